@@ -1,0 +1,86 @@
+"""dspex_lab: program language models, evaluate and optimize them, and see every step.
+
+Use it as `import dspex_lab as dx`. Names are imported on first use, so importing
+the package is quick and writes nothing to disk.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # kernel
+    "Signature": "dspex_lab.signature",
+    "InputField": "dspex_lab.signature",
+    "OutputField": "dspex_lab.signature",
+    "Example": "dspex_lab.example",
+    "Prediction": "dspex_lab.prediction",
+    "Module": "dspex_lab.modules.module",
+    "load": "dspex_lab.modules.module",
+    "Predict": "dspex_lab.modules.predict",
+    "ChainOfThought": "dspex_lab.modules.chain_of_thought",
+    "ChatAdapter": "dspex_lab.adapters.chat",
+    "JSONAdapter": "dspex_lab.adapters.json",
+    "configure": "dspex_lab.settings",
+    "context": "dspex_lab.settings",
+    # errors
+    "DspexError": "dspex_lab.errors",
+    "SignatureError": "dspex_lab.errors",
+    "InputError": "dspex_lab.errors",
+    "AdapterParseError": "dspex_lab.errors",
+    "ConfigurationError": "dspex_lab.errors",
+    "LMError": "dspex_lab.errors",
+    "CircuitOpenError": "dspex_lab.errors",
+    # LMs
+    "BaseLM": "dspex_lab.lm.base",
+    "LMResponse": "dspex_lab.lm.base",
+    "Usage": "dspex_lab.lm.usage",
+    "ScriptedLM": "dspex_lab.lm.scripted",
+}
+
+_SUBMODULES = ("trace", "datasets")
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"dspex_lab.{name}")
+    raise AttributeError(f"module 'dspex_lab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from dspex_lab.adapters.chat import ChatAdapter
+    from dspex_lab.adapters.json import JSONAdapter
+    from dspex_lab.errors import (
+        AdapterParseError,
+        CircuitOpenError,
+        ConfigurationError,
+        DspexError,
+        InputError,
+        LMError,
+        SignatureError,
+    )
+    from dspex_lab.example import Example
+    from dspex_lab.lm.base import BaseLM, LMResponse
+    from dspex_lab.lm.scripted import ScriptedLM
+    from dspex_lab.lm.usage import Usage
+    from dspex_lab.modules.chain_of_thought import ChainOfThought
+    from dspex_lab.modules.module import Module, load
+    from dspex_lab.modules.predict import Predict
+    from dspex_lab.prediction import Prediction
+    from dspex_lab.settings import configure, context
+    from dspex_lab.signature import InputField, OutputField, Signature

@@ -1,0 +1,1 @@
+"""Adapters turn a signature, demos and inputs into LM messages, and LM replies into fields."""

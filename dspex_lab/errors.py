@@ -1,0 +1,89 @@
+"""The exceptions dspex_lab raises, in one place so callers can catch them precisely."""
+
+from __future__ import annotations
+
+
+class DspexError(Exception):
+    """Base class of every error raised by dspex_lab."""
+
+
+class SignatureError(DspexError, ValueError):
+    """A signature (string or class) is malformed.
+
+    For string signatures `text`, `token` and `position` point at the offending part.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str | None = None,
+        token: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        self.text = text
+        self.token = token
+        self.position = position
+        if text is not None and position is not None:
+            caret = " " * position + "^" * max(1, len(token or " "))
+            message = f"{message}\n    {text}\n    {caret}"
+        super().__init__(message)
+
+
+class InputError(DspexError, ValueError):
+    """A program was called with inputs that do not match its signature."""
+
+
+class AdapterParseError(DspexError, ValueError):
+    """An LM reply could not be parsed into the signature's output fields.
+
+    Keeps the raw reply so it can be inspected and traced.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        adapter: str,
+        raw: str,
+        expected: list[str],
+        found: dict[str, object] | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.raw = raw
+        self.expected = list(expected)
+        self.found = dict(found or {})
+        shown = raw if len(raw) <= 600 else raw[:600] + f"... [{len(raw) - 600} more chars]"
+        super().__init__(
+            f"{adapter} could not parse the LM reply: {message}\n"
+            f"  expected fields: {self.expected}\n"
+            f"  found fields:    {sorted(self.found)}\n"
+            f"  raw reply:\n{shown}"
+        )
+
+
+class ConfigurationError(DspexError, RuntimeError):
+    """Something needed is not configured (no LM, unknown provider, missing package)."""
+
+
+class LMError(DspexError, RuntimeError):
+    """An LM call failed. `status` is the HTTP status when there was one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class CircuitOpenError(LMError):
+    """The circuit breaker of an LM is open: calls fail fast until the cool-down ends."""

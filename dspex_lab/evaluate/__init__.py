@@ -1,0 +1,1 @@
+"""Evaluation: run a program over a dev set concurrently and score it."""

@@ -1,0 +1,1 @@
+"""The Jupyter workbench: widgets and magics on top of the event store."""

@@ -1,0 +1,1 @@
+"""LM clients: providers over HTTP, the embedded local model, and the scripted test LM."""

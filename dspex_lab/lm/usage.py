@@ -1,0 +1,72 @@
+"""Token and cost accounting: per call, per LM, and per program run."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Usage:
+    """Tokens (and cost, when the price is known) of one or more LM calls."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    calls: int = 0
+    cache_hits: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, other: Usage) -> None:
+        """Add `other` into this total, in place."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.calls += other.calls
+        self.cache_hits += other.cache_hits
+        if other.cost is not None:
+            self.cost = (self.cost or 0.0) + other.cost
+
+    def __add__(self, other: Usage) -> Usage:
+        total = Usage()
+        total.add(self)
+        total.add(other)
+        return total
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cost": self.cost,
+            "calls": self.calls,
+            "cache_hits": self.cache_hits,
+        }
+
+
+_scope: ContextVar[Usage | None] = ContextVar("dspex_usage_scope", default=None)
+
+
+@contextlib.contextmanager
+def track_usage() -> Iterator[Usage]:
+    """Collect the usage of every LM call made in the block (nested blocks roll up)."""
+    outer = _scope.get()
+    total = Usage()
+    token = _scope.set(total)
+    try:
+        yield total
+    finally:
+        _scope.reset(token)
+        if outer is not None:
+            outer.add(total)
+
+
+def record(usage: Usage) -> None:
+    """Count one call's usage in the innermost `track_usage()` block, if any."""
+    scope = _scope.get()
+    if scope is not None:
+        scope.add(usage)

@@ -1,0 +1,103 @@
+"""Run coroutines from synchronous code: in a script, a worker thread, or a Jupyter cell.
+
+All synchronous entry points hand their coroutine to one private event loop
+running in a daemon thread. That works whether or not the calling thread already
+runs a loop (a Jupyter kernel does), keeps one HTTP connection pool for all sync
+callers, and survives a kernel interrupt: KeyboardInterrupt in the waiting thread
+cancels the task, and whatever the coroutine returns while handling that
+cancellation (a partial evaluation, say) is returned to the caller.
+
+The caller's contextvars (settings, trace run and span) travel with the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The private event loop, started on first use."""
+    global _loop, _thread
+    loop = _loop
+    if loop is not None:
+        return loop
+    with _lock:
+        if _loop is None:
+            ready = threading.Event()
+            new_loop = asyncio.new_event_loop()
+
+            def serve() -> None:
+                asyncio.set_event_loop(new_loop)
+                new_loop.call_soon(ready.set)
+                new_loop.run_forever()
+
+            _thread = threading.Thread(target=serve, name="dspex-loop", daemon=True)
+            _thread.start()
+            ready.wait()
+            _loop = new_loop
+        return _loop
+
+
+def in_background_loop() -> bool:
+    """True when called from the private loop's own thread."""
+    return _thread is not None and threading.current_thread() is _thread
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion on the private loop and return its result.
+
+    On KeyboardInterrupt the task is cancelled; if the coroutine handles the
+    cancellation and returns a value, that value is returned, otherwise
+    KeyboardInterrupt is raised again.
+    """
+    if in_background_loop():
+        coro.close()
+        raise RuntimeError(
+            "a synchronous dspex_lab call was made from inside an async task; "
+            "use the async form instead (for example `await program.acall(...)`)"
+        )
+    loop = background_loop()
+    ctx = contextvars.copy_context()
+    done: concurrent.futures.Future[T] = concurrent.futures.Future()
+    holder: list[asyncio.Task[T]] = []
+
+    def start() -> None:
+        if not done.set_running_or_notify_cancel():
+            coro.close()
+            return
+        task = loop.create_task(coro, context=ctx)
+        holder.append(task)
+        task.add_done_callback(lambda t: _copy_outcome(t, done))
+
+    loop.call_soon_threadsafe(start)
+    try:
+        return done.result()
+    except KeyboardInterrupt:
+        loop.call_soon_threadsafe(lambda: holder and holder[0].cancel())
+        try:
+            return done.result()
+        except concurrent.futures.CancelledError:
+            raise KeyboardInterrupt from None
+
+
+def _copy_outcome(task: asyncio.Task[T], target: concurrent.futures.Future[T]) -> None:
+    if task.cancelled():
+        # The target is already RUNNING, where Future.cancel() is refused.
+        target.set_exception(concurrent.futures.CancelledError())
+        return
+    exc = task.exception()
+    if exc is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(task.result())

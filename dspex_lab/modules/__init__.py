@@ -1,0 +1,1 @@
+"""Programs: the Module base class and the built-in predictors."""

@@ -1,0 +1,1 @@
+"""Optimizers (teleprompters) that compile programs from data."""

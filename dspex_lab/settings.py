@@ -1,0 +1,76 @@
+"""Process defaults and context-local overrides for the LM, the adapter and friends.
+
+`configure()` sets process-wide defaults. `context()` overrides them for a block,
+in a ContextVar, so an override made in one thread or asyncio task never leaks
+into another. Nothing here touches the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+KNOWN_SETTINGS = ("lm", "adapter", "cache_dir", "progress", "trace_component")
+
+_defaults: dict[str, Any] = {"lm": None, "adapter": None, "cache_dir": None, "progress": None}
+_overrides: ContextVar[dict[str, Any] | None] = ContextVar("dspex_settings", default=None)
+
+
+def _check(kwargs: dict[str, Any]) -> None:
+    unknown = sorted(set(kwargs) - set(KNOWN_SETTINGS))
+    if unknown:
+        raise TypeError(f"unknown setting(s) {unknown}; known settings are {list(KNOWN_SETTINGS)}")
+
+
+def configure(**kwargs: Any) -> None:
+    """Set process-wide defaults, e.g. `configure(lm=dx.LM("local/smollm2-135m"))`."""
+    _check(kwargs)
+    _defaults.update(kwargs)
+
+
+@contextlib.contextmanager
+def context(**kwargs: Any) -> Iterator[None]:
+    """Override settings for the enclosed block, in this thread or task only."""
+    _check(kwargs)
+    current = _overrides.get()
+    merged = dict(current) if current else {}
+    merged.update(kwargs)
+    token = _overrides.set(merged)
+    try:
+        yield
+    finally:
+        _overrides.reset(token)
+
+
+def get(name: str, default: Any = None) -> Any:
+    """The current value of a setting: the innermost `context()`, else `configure()`."""
+    current = _overrides.get()
+    if current is not None and name in current:
+        return current[name]
+    value = _defaults.get(name)
+    return default if value is None else value
+
+
+def current_lm() -> Any:
+    """The LM in effect, or a ConfigurationError that says how to set one."""
+    lm = get("lm")
+    if lm is None:
+        from dspex_lab.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "no LM is configured: call dx.configure(lm=dx.LM('local/smollm2-135m')), "
+            "use `with dx.context(lm=...)`, or pass lm= to the program"
+        )
+    return lm
+
+
+def current_adapter() -> Any:
+    """The adapter in effect; ChatAdapter when none was set."""
+    adapter = get("adapter")
+    if adapter is not None:
+        return adapter
+    from dspex_lab.adapters.chat import DEFAULT_CHAT_ADAPTER
+
+    return DEFAULT_CHAT_ADAPTER

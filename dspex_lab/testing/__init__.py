@@ -1,0 +1,1 @@
+"""Real parts for tests, notebooks and benchmarks (the loopback provider server)."""
