@@ -1,1 +1,44 @@
-"""Real parts for tests, notebooks and benchmarks (the loopback provider server)."""
+"""Real parts for tests, notebooks and benchmarks: the loopback provider server.
+
+`ProviderServer` speaks the OpenAI, Anthropic and Gemini wire formats on
+127.0.0.1 and injects faults on demand; see `dspex_lab.testing.provider_server`.
+Names are imported on first use, so `python -m dspex_lab.testing.provider_server`
+runs its module only once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Fault": "dspex_lab.testing.faults",
+    "ProviderServer": "dspex_lab.testing.provider_server",
+    "RemoteProviderServer": "dspex_lab.testing.provider_server",
+    "default_responder": "dspex_lab.testing.responders",
+    "load_responder": "dspex_lab.testing.responders",
+    "ProviderRequest": "dspex_lab.testing.wire",
+}
+
+__all__ = [
+    "Fault",
+    "ProviderRequest",
+    "ProviderServer",
+    "RemoteProviderServer",
+    "default_responder",
+    "load_responder",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dspex_lab.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+if TYPE_CHECKING:
+    from dspex_lab.testing.faults import Fault
+    from dspex_lab.testing.provider_server import ProviderServer, RemoteProviderServer
+    from dspex_lab.testing.responders import default_responder, load_responder
+    from dspex_lab.testing.wire import ProviderRequest

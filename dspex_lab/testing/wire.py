@@ -1,0 +1,421 @@
+"""The three provider wire formats as the loopback server speaks them.
+
+Each format parses a request body into a `ProviderRequest` (messages in the
+OpenAI role/content form, whatever the provider's own shape), rejects what the
+real provider rejects with a 400 in that provider's error shape, and renders
+replies and errors the way the provider documents them:
+
+- OpenAI Chat Completions: `POST /v1/chat/completions`, `choices[0].message.content`,
+  `finish_reason`, `usage.prompt_tokens`, errors as `{"error": {"message", "type", "code"}}`.
+- Anthropic Messages: `POST /v1/messages`, top-level `system`, required `max_tokens`,
+  content blocks, `stop_reason`, errors as `{"type": "error", "error": {"type", "message"}}`.
+- Gemini generateContent: `POST /v1beta/models/{model}:generateContent`, `contents`/`parts`,
+  `systemInstruction`, `generationConfig`, errors as `{"error": {"code", "message", "status"}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class WireError(Exception):
+    """A request the provider would refuse: rendered as that provider's error reply."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(slots=True)
+class ProviderRequest:
+    """A provider request as a responder sees it.
+
+    `messages` are role/content dicts (roles system, user, assistant) whatever the
+    wire format; `json_schema` is the requested output schema, if any; `json_mode`
+    is True when a JSON reply was asked for (with or without a schema).
+    """
+
+    provider: str
+    model: str
+    messages: list[dict[str, str]]
+    params: dict[str, Any] = field(default_factory=dict)
+    json_mode: bool = False
+    json_schema: dict[str, Any] | None = None
+    api_key: str | None = None
+    tool_name: str | None = None
+
+    @property
+    def last_user_message(self) -> str:
+        for message in reversed(self.messages):
+            if message["role"] == "user":
+                return message["content"]
+        return ""
+
+    @property
+    def prompt_text(self) -> str:
+        return "\n".join(message["content"] for message in self.messages)
+
+
+@dataclass(slots=True)
+class Reply:
+    """What the model 'said': the text, why it stopped, and the token counts."""
+
+    text: str
+    finish: str  # "stop", "length", "stop_sequence" or "content_filter"
+    prompt_tokens: int
+    completion_tokens: int
+    stop_sequence: str | None = None
+
+
+def count_tokens(text: str) -> int:
+    """The loopback server's token count: whitespace-separated words."""
+    return len(text.split())
+
+
+def _text_of(content: Any, where: str) -> str:
+    """Text of a message content: a string or a list of text parts/blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict) or "text" not in part:
+                raise WireError(400, f"{where}: each content part must be an object with a 'text' field")
+            texts.append(str(part["text"]))
+        return "".join(texts)
+    raise WireError(400, f"{where}: content must be a string or a list of text parts")
+
+
+def _require(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    if name not in body:
+        raise WireError(400, f"{name}: Field required")
+    value = body[name]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise WireError(400, f"{name}: must be {what}")
+    return value
+
+
+def _number_in(body: dict[str, Any], name: str, low: float, high: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise WireError(400, f"{name}: must be a number between {low} and {high}")
+
+
+def _positive_int(body: dict[str, Any], name: str) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise WireError(400, f"{name}: must be a positive integer")
+
+
+class WireFormat:
+    """One provider's request parsing and reply rendering."""
+
+    name: ClassVar[str]
+    retry_after_header: ClassVar[str] = "retry-after"
+
+    def parse(self, path: str, headers: dict[str, str], query: str, body: dict[str, Any]) -> ProviderRequest:
+        raise NotImplementedError
+
+    def reply(self, request: ProviderRequest, reply: Reply, serial: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def default_error_message(self, status: int, request: ProviderRequest | None) -> str:
+        model = request.model if request else "the model"
+        return {
+            400: "Invalid request.",
+            401: "Invalid API key.",
+            403: "The API key does not have permission to use this resource.",
+            404: f"The model `{model}` does not exist or you do not have access to it.",
+            429: f"Rate limit reached for {model}. Please try again later.",
+            500: "The server had an error while processing your request. Sorry about that!",
+            502: "Bad gateway.",
+            503: "The server is overloaded or not ready yet.",
+            504: "Gateway timeout.",
+            529: "Overloaded.",
+        }.get(status, "Error.")
+
+
+_OPENAI_ERROR_TYPES = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+class OpenAIWire(WireFormat):
+    name = "openai"
+
+    def parse(self, path: str, headers: dict[str, str], query: str, body: dict[str, Any]) -> ProviderRequest:
+        model = _require(body, "model", str, "a string")
+        raw = _require(body, "messages", list, "an array of messages")
+        if not raw:
+            raise WireError(400, "messages: must contain at least one message")
+        messages = []
+        for i, message in enumerate(raw):
+            if not isinstance(message, dict):
+                raise WireError(400, f"messages[{i}]: must be an object")
+            role = message.get("role")
+            if role not in ("system", "developer", "user", "assistant"):
+                raise WireError(400, f"messages[{i}].role: unsupported role {role!r}")
+            content = _text_of(message.get("content", ""), f"messages[{i}].content")
+            messages.append({"role": "system" if role == "developer" else role, "content": content})
+        _number_in(body, "temperature", 0, 2)
+        _number_in(body, "top_p", 0, 1)
+        _positive_int(body, "max_tokens")
+        _positive_int(body, "max_completion_tokens")
+        _positive_int(body, "n")
+        params = {k: v for k, v in body.items() if k not in ("model", "messages")}
+        json_mode, schema = False, None
+        response_format = body.get("response_format")
+        if response_format is not None:
+            kind = response_format.get("type") if isinstance(response_format, dict) else None
+            if kind == "json_schema":
+                spec = response_format.get("json_schema")
+                if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+                    raise WireError(400, "response_format.json_schema: must be an object with a 'name'")
+                json_mode, schema = True, spec.get("schema") or {}
+            elif kind == "json_object":
+                json_mode = True
+            elif kind != "text":
+                raise WireError(
+                    400, "response_format.type: must be one of 'text', 'json_object', 'json_schema'"
+                )
+        auth = headers.get("authorization", "")
+        api_key = auth[7:] if auth.lower().startswith("bearer ") else None
+        return ProviderRequest(self.name, model, messages, params, json_mode, schema, api_key)
+
+    def reply(self, request: ProviderRequest, reply: Reply, serial: int) -> dict[str, Any]:
+        finish = {"stop_sequence": "stop"}.get(reply.finish, reply.finish)
+        content = None if reply.finish == "content_filter" and not reply.text else reply.text
+        return {
+            "id": f"chatcmpl-loopback{serial}",
+            "object": "chat.completion",
+            "created": 1_700_000_000 + serial,
+            "model": request.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+            },
+            "system_fingerprint": "fp_loopback",
+        }
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        kind, code = _OPENAI_ERROR_TYPES.get(status, ("server_error", None))
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+_ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+class AnthropicWire(WireFormat):
+    name = "anthropic"
+
+    def parse(self, path: str, headers: dict[str, str], query: str, body: dict[str, Any]) -> ProviderRequest:
+        if "anthropic-version" not in headers:
+            raise WireError(400, "anthropic-version: header is required")
+        model = _require(body, "model", str, "a string")
+        _require(body, "max_tokens", int, "an integer")
+        _positive_int(body, "max_tokens")
+        raw = _require(body, "messages", list, "an array of messages")
+        if not raw:
+            raise WireError(400, "messages: at least one message is required")
+        messages = []
+        system = body.get("system")
+        if system is not None:
+            messages.append({"role": "system", "content": _text_of(system, "system")})
+        for i, message in enumerate(raw):
+            role = message.get("role") if isinstance(message, dict) else None
+            if role not in ("user", "assistant"):
+                raise WireError(
+                    400,
+                    f'messages.{i}.role: Unexpected role "{role}". The Messages API accepts a top-level '
+                    '`system` parameter, not "system" as an input message role.'
+                    if role == "system"
+                    else f"messages.{i}.role: Input should be 'user' or 'assistant'",
+                )
+            messages.append(
+                {"role": role, "content": _text_of(message.get("content"), f"messages.{i}.content")}
+            )
+        _number_in(body, "temperature", 0, 1)
+        _number_in(body, "top_p", 0, 1)
+        stop = body.get("stop_sequences")
+        if stop is not None and (not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)):
+            raise WireError(400, "stop_sequences: must be an array of strings")
+        params = {k: v for k, v in body.items() if k not in ("model", "messages", "system")}
+        json_mode, schema, tool_name = False, None, None
+        tool_choice = body.get("tool_choice")
+        if isinstance(tool_choice, dict) and tool_choice.get("type") == "tool":
+            tool_name = tool_choice.get("name")
+            tools = {tool.get("name"): tool for tool in body.get("tools") or [] if isinstance(tool, dict)}
+            if tool_name not in tools:
+                raise WireError(400, f"tool_choice.name: no tool named {tool_name!r} in tools")
+            json_mode, schema = True, tools[tool_name].get("input_schema") or {}
+        return ProviderRequest(
+            self.name, model, messages, params, json_mode, schema, headers.get("x-api-key"), tool_name
+        )
+
+    def reply(self, request: ProviderRequest, reply: Reply, serial: int) -> dict[str, Any]:
+        stop_reason = {
+            "stop": "end_turn",
+            "length": "max_tokens",
+            "stop_sequence": "stop_sequence",
+            "content_filter": "refusal",
+        }[reply.finish]
+        if request.tool_name and reply.finish == "stop":
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_loopback{serial}",
+                    "name": request.tool_name,
+                    "input": json.loads(reply.text),
+                }
+            ]
+            stop_reason = "tool_use"
+        else:
+            content = [{"type": "text", "text": reply.text}] if reply.text else []
+        return {
+            "id": f"msg_loopback{serial}",
+            "type": "message",
+            "role": "assistant",
+            "model": request.model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": reply.stop_sequence,
+            "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+        }
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+_GEMINI_PATH = re.compile(r"^/v1(?:beta)?/models/([^/:]+):generateContent$")
+
+
+class GeminiWire(WireFormat):
+    name = "gemini"
+
+    def parse(self, path: str, headers: dict[str, str], query: str, body: dict[str, Any]) -> ProviderRequest:
+        match = _GEMINI_PATH.match(path)
+        if match is None:
+            raise WireError(404, f"no such method: {path}")
+        model = match.group(1)
+        raw = _require(body, "contents", list, "an array of contents")
+        if not raw:
+            raise WireError(400, "* GenerateContentRequest.contents: contents is not specified")
+        messages = []
+        system = body.get("systemInstruction")
+        if system is not None:
+            messages.append({"role": "system", "content": self._parts(system, "systemInstruction")})
+        for i, content in enumerate(raw):
+            role = content.get("role", "user") if isinstance(content, dict) else None
+            if role not in ("user", "model"):
+                raise WireError(
+                    400, f"* GenerateContentRequest.contents[{i}].role: must be 'user' or 'model'"
+                )
+            text = self._parts(content, f"contents[{i}]")
+            messages.append({"role": "assistant" if role == "model" else "user", "content": text})
+        config = body.get("generationConfig") or {}
+        if not isinstance(config, dict):
+            raise WireError(400, "generationConfig: must be an object")
+        _number_in(config, "temperature", 0, 2)
+        _positive_int(config, "maxOutputTokens")
+        json_mode = config.get("responseMimeType") == "application/json"
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        if schema is not None and not json_mode:
+            raise WireError(400, "generationConfig.responseMimeType must be application/json with a schema")
+        api_key = headers.get("x-goog-api-key")
+        if api_key is None:
+            for pair in query.split("&"):
+                name, _, value = pair.partition("=")
+                if name == "key":
+                    api_key = value
+        return ProviderRequest(self.name, model, messages, dict(config), json_mode, schema, api_key)
+
+    @staticmethod
+    def _parts(content: Any, where: str) -> str:
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if not isinstance(parts, list) or not parts:
+            raise WireError(400, f"* GenerateContentRequest.{where}.parts: must be a non-empty array")
+        return _text_of(parts, f"{where}.parts")
+
+    def reply(self, request: ProviderRequest, reply: Reply, serial: int) -> dict[str, Any]:
+        finish = {"stop": "STOP", "stop_sequence": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
+        candidate: dict[str, Any] = {"finishReason": finish[reply.finish], "index": 0}
+        if reply.finish == "content_filter":
+            candidate["safetyRatings"] = [
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
+            ]
+        if reply.text:
+            candidate["content"] = {"parts": [{"text": reply.text}], "role": "model"}
+        return {
+            "candidates": [candidate],
+            "usageMetadata": {
+                "promptTokenCount": reply.prompt_tokens,
+                "candidatesTokenCount": reply.completion_tokens,
+                "totalTokenCount": reply.prompt_tokens + reply.completion_tokens,
+            },
+            "modelVersion": request.model,
+            "responseId": f"loopback{serial}",
+        }
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        return {
+            "error": {"code": status, "message": message, "status": _GEMINI_STATUS.get(status, "UNKNOWN")}
+        }
+
+
+FORMATS: dict[str, WireFormat] = {wire.name: wire for wire in (OpenAIWire(), AnthropicWire(), GeminiWire())}
+
+
+def route(path: str) -> WireFormat | None:
+    """The wire format served at `path`, or None."""
+    if path in ("/v1/chat/completions", "/chat/completions"):
+        return FORMATS["openai"]
+    if path == "/v1/messages":
+        return FORMATS["anthropic"]
+    if path.endswith(":generateContent"):
+        return FORMATS["gemini"]
+    return None
