@@ -16,7 +16,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -101,3 +101,23 @@ def _copy_outcome(task: asyncio.Task[T], target: concurrent.futures.Future[T]) -
         target.set_exception(exc)
     else:
         target.set_result(task.result())
+
+
+_workers: concurrent.futures.ThreadPoolExecutor | None = None
+WORKER_THREADS = 128
+
+
+async def run_in_worker(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run blocking `fn` in a worker thread, with the caller's contextvars.
+
+    The pool is larger than asyncio's default so a synchronous program evaluated
+    at high concurrency is not throttled to a handful of threads.
+    """
+    global _workers
+    if _workers is None:
+        with _lock:
+            if _workers is None:
+                _workers = concurrent.futures.ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="dspex-worker")
+    ctx = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_workers, lambda: ctx.run(fn, *args, **kwargs))

@@ -1,0 +1,105 @@
+"""ChatAdapter: DSPy's `[[ ## field ## ]]` protocol.
+
+Replies are parsed leniently: a preamble before the first field, a missing
+`[[ ## completed ## ]]` marker and extra fields are tolerated; the first
+occurrence of a field wins; values are coerced to the declared types. When a
+reply cannot be parsed, the predictor retries once with JSONAdapter, as DSPy
+does (`ChatAdapter(json_fallback=False)` turns that off).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from dspex_lab.adapters.base import Adapter, field_section, requirement_list, type_placeholder
+from dspex_lab.adapters.values import format_value, parse_value
+from dspex_lab.errors import AdapterParseError
+from dspex_lab.signature import Signature
+
+_HEADER = re.compile(r"\[\[ ## (\w+) ## \]\]")
+COMPLETED = "[[ ## completed ## ]]"
+
+
+class ChatAdapter(Adapter):
+    """Fields as `[[ ## name ## ]]` sections, ending with `[[ ## completed ## ]]`."""
+
+    name = "ChatAdapter"
+
+    def __init__(self, json_fallback: bool = True) -> None:
+        self.json_fallback = json_fallback
+
+    def __repr__(self) -> str:
+        return f"ChatAdapter(json_fallback={self.json_fallback})"
+
+    @property
+    def fallback(self) -> Adapter | None:
+        if not self.json_fallback:
+            return None
+        from dspex_lab.adapters.json import DEFAULT_JSON_ADAPTER
+
+        return DEFAULT_JSON_ADAPTER
+
+    def field_structure(self, signature: type[Signature]) -> str:
+        def sections(fields: Mapping[str, Any]) -> str:
+            return "\n\n".join(field_section(n, type_placeholder(n, f)) for n, f in fields.items())
+
+        parts = [
+            "All interactions will be structured in the following way, with the appropriate values filled in.",
+            sections(signature.input_fields),
+            sections(signature.output_fields),
+            COMPLETED + "\n",
+        ]
+        return "\n\n".join(parts).strip()
+
+    def output_requirements(self, signature: type[Signature]) -> str:
+        return (
+            "Respond with the corresponding output fields, starting with the field "
+            + requirement_list(signature, "`[[ ## {} ## ]]`")
+            + f", and then ending with the marker for `{COMPLETED}`."
+        )
+
+    def assistant_content(
+        self, signature: type[Signature], outputs: Mapping[str, Any], missing: str | None = None
+    ) -> str:
+        parts = []
+        for name, info in signature.output_fields.items():
+            value = outputs.get(name, missing)
+            parts.append(field_section(name, format_value(info, value)))
+        return "\n\n".join(parts).strip() + f"\n\n{COMPLETED}\n"
+
+    def parse(self, signature: type[Signature], text: str) -> dict[str, Any]:
+        sections = split_sections(text)
+        outputs = signature.output_fields
+        fields: dict[str, Any] = {}
+        for name, value in sections:
+            if name in outputs and name not in fields:
+                try:
+                    fields[name] = parse_value(value, outputs[name].annotation)
+                except ValueError as exc:
+                    raise AdapterParseError(
+                        f"field {name!r}: {exc}", adapter=self.name, raw=text, expected=list(outputs), found=fields
+                    ) from None
+        missing = [name for name in outputs if name not in fields]
+        if missing:
+            raise AdapterParseError(
+                f"missing output field(s) {missing}", adapter=self.name, raw=text, expected=list(outputs), found=fields
+            )
+        return fields
+
+
+def split_sections(text: str) -> list[tuple[str | None, str]]:
+    """(header, value) pairs in order; text before the first header has header None."""
+    sections: list[tuple[str | None, list[str]]] = [(None, [])]
+    for line in text.splitlines():
+        match = _HEADER.match(line.strip())
+        if match:
+            rest = line.strip()[match.end() :].strip()
+            sections.append((match.group(1), [rest] if rest else []))
+        else:
+            sections[-1][1].append(line)
+    return [(name, "\n".join(lines).strip()) for name, lines in sections]
+
+
+DEFAULT_CHAT_ADAPTER = ChatAdapter()

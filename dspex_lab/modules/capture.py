@@ -1,0 +1,48 @@
+"""Capturing predictor calls: what optimizers turn into demos.
+
+Inside `with capture_calls() as calls:`, every successful predictor call made in
+this thread or task (and the tasks it starts) is appended to `calls` with its
+inputs and outputs, intermediate fields such as `reasoning` included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dspex_lab.modules.predict import Predict
+    from dspex_lab.prediction import Prediction
+
+
+@dataclass(slots=True, frozen=True)
+class PredictorCall:
+    """One predictor call: the predictor, its inputs and its prediction."""
+
+    predictor: Predict
+    inputs: dict[str, Any]
+    prediction: Prediction
+
+
+_calls: ContextVar[list[PredictorCall] | None] = ContextVar("dspex_captured_calls", default=None)
+
+
+@contextlib.contextmanager
+def capture_calls() -> Iterator[list[PredictorCall]]:
+    """Collect the predictor calls made inside the block."""
+    calls: list[PredictorCall] = []
+    token = _calls.set(calls)
+    try:
+        yield calls
+    finally:
+        _calls.reset(token)
+
+
+def note_call(predictor: Predict, inputs: dict[str, Any], prediction: Prediction) -> None:
+    """Record a call in the innermost capture block, if one is open."""
+    calls = _calls.get()
+    if calls is not None:
+        calls.append(PredictorCall(predictor, inputs, prediction))

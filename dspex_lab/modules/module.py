@@ -1,0 +1,285 @@
+"""Module: the base class of programs.
+
+A program is a Module whose `forward(**inputs)` calls predictors and other
+modules held in its attributes. Every call is a traced span named by the
+module's dotted path in the root program (`qa`, `qa.generate`), and the
+Prediction it returns carries the usage of every LM call made inside.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dspex_lab.errors import InputError
+from dspex_lab.example import jsonable
+from dspex_lab.lm.usage import track_usage
+from dspex_lab.loop import run_in_worker
+from dspex_lab.prediction import Prediction
+from dspex_lab.trace import events
+
+if TYPE_CHECKING:
+    from dspex_lab.modules.predict import Predict
+
+M = TypeVar("M", bound="Module")
+
+SAVE_FORMAT = "dspex_lab.program"
+SAVE_VERSION = 1
+
+# (dotted path of the running module, root's map from id(module) to dotted path)
+_current: ContextVar[tuple[str, dict[int, str]] | None] = ContextVar("dspex_component", default=None)
+_structure_version = 0
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Module:
+    """Base class of programs; subclass it and define `forward` (and optionally `aforward`)."""
+
+    name: str | None = None
+    """The component name in traces when this module is the root (default: the class name in snake_case)."""
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if isinstance(value, Module | list | tuple | dict):
+            global _structure_version
+            _structure_version += 1
+        object.__setattr__(self, key, value)
+
+    @property
+    def component_name(self) -> str:
+        return self.name or _snake(type(self).__name__)
+
+    # --- structure ----------------------------------------------------------------------------
+    def named_sub_modules(self) -> list[tuple[str, Module]]:
+        """Every module below this one, as (dotted name, module), depth first, each once."""
+        found: list[tuple[str, Module]] = []
+        seen = {id(self)}
+
+        def visit(prefix: str, value: Any) -> None:
+            if isinstance(value, Module):
+                if id(value) in seen:
+                    return
+                seen.add(id(value))
+                found.append((prefix, value))
+                for attr, child in _attributes(value):
+                    visit(f"{prefix}.{attr}", child)
+            elif isinstance(value, list | tuple):
+                for index, item in enumerate(value):
+                    visit(f"{prefix}[{index}]", item)
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    visit(f"{prefix}[{key!r}]", item)
+
+        for attr, child in _attributes(self):
+            visit(attr, child)
+        return found
+
+    def named_predictors(self) -> list[tuple[str, Predict]]:
+        """The predictors of this program, as (dotted name, predictor)."""
+        from dspex_lab.modules.predict import Predict
+
+        return [(name, module) for name, module in self.named_sub_modules() if isinstance(module, Predict)]
+
+    def predictors(self) -> list[Predict]:
+        return [predictor for _, predictor in self.named_predictors()]
+
+    @property
+    def demos(self) -> dict[str, list[Any]]:
+        """Each predictor's demos by name: what an optimizer installed, at a glance."""
+        return {name: list(predictor.demos) for name, predictor in self.named_predictors()}
+
+    def _component_names(self) -> dict[int, str]:
+        cached = self.__dict__.get("_dx_names")
+        if cached is not None and cached[0] == _structure_version:
+            return cached[1]
+        root = self.component_name
+        names = {id(module): f"{root}.{name}" for name, module in self.named_sub_modules()}
+        self.__dict__["_dx_names"] = (_structure_version, names)
+        return names
+
+    # --- copies --------------------------------------------------------------------------------
+    def deepcopy(self: M) -> M:
+        """An independent copy: sub-modules and demos are copied; LMs and adapters are shared."""
+        return copy.deepcopy(self)
+
+    def __deepcopy__(self: M, memo: dict[int, Any]) -> M:
+        new = copy.copy(self)
+        memo[id(self)] = new
+        new.__dict__.pop("_dx_names", None)
+        for key, value in list(vars(self).items()):
+            if key == "_dx_names":
+                continue
+            object.__setattr__(new, key, _copy_value(value, memo))
+        return new
+
+    def reset(self) -> None:
+        """Remove every predictor's demos, in place."""
+        for predictor in self.predictors():
+            predictor.demos = []
+
+    # --- calls ---------------------------------------------------------------------------------
+    def forward(self, **inputs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward(self, **inputs)")
+
+    async def aforward(self, **inputs: Any) -> Any:
+        """Async form of `forward`; by default runs `forward` in a worker thread."""
+        return await run_in_worker(self.forward, **inputs)
+
+    def __call__(self, *args: Any, **inputs: Any) -> Any:
+        """Run the program: `program(question=...)` returns a Prediction."""
+        _no_positional(self, args)
+        path = _enter(self)
+        token = _current.set(path)
+        try:
+            with track_usage() as usage, _span(self, path[0], inputs) as span:
+                result = self.forward(**inputs)
+                _finish(span, result, usage)
+        finally:
+            _current.reset(token)
+        return result
+
+    async def acall(self, *args: Any, **inputs: Any) -> Any:
+        """The async form: `await program.acall(question=...)`."""
+        _no_positional(self, args)
+        path = _enter(self)
+        token = _current.set(path)
+        try:
+            with track_usage() as usage, _span(self, path[0], inputs) as span:
+                result = await self.aforward(**inputs)
+                _finish(span, result, usage)
+        finally:
+            _current.reset(token)
+        return result
+
+    # --- persistence ---------------------------------------------------------------------------
+    def dump_state(self) -> dict[str, Any]:
+        """The learnable state (each predictor's signature, instructions and demos) as plain data."""
+        return {
+            "format": SAVE_FORMAT,
+            "version": SAVE_VERSION,
+            "program": type(self).__name__,
+            "predictors": {name: predictor.dump_predictor_state() for name, predictor in self._state_items()},
+        }
+
+    def load_state(self, state: dict[str, Any], source: str = "state") -> None:
+        """Load what `dump_state` produced into this program, in place, after checking it fits."""
+        if not isinstance(state, dict) or state.get("format") != SAVE_FORMAT:
+            raise ValueError(f"{source} is not a saved dspex_lab program (no 'format': '{SAVE_FORMAT}')")
+        if state.get("version") != SAVE_VERSION:
+            raise ValueError(f"{source} has format version {state.get('version')}; this dspex_lab reads {SAVE_VERSION}")
+        saved = state.get("predictors", {})
+        mine = dict(self._state_items())
+        if set(saved) != set(mine):
+            raise ValueError(
+                f"{source} does not fit {type(self).__name__}: it has predictors {sorted(saved)}, "
+                f"the program has {sorted(mine)}"
+            )
+        for name, predictor in mine.items():
+            predictor.load_predictor_state(saved[name], where=f"{source}, predictor {name!r}")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the program's state to a JSON file (never pickle: loading it runs no code)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(self.dump_state(), indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(target)
+        return target
+
+    def _state_items(self) -> list[tuple[str, Predict]]:
+        return self.named_predictors()
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}("]
+        for name, predictor in self.named_predictors():
+            lines.append(f"  {name} = {predictor!r}")
+        lines.append(")")
+        return "\n".join(lines) if len(lines) > 2 else f"{type(self).__name__}()"
+
+
+def load(path: str | Path, into: Module | type[Module]) -> Module:
+    """Read a program saved with `save()` into a fresh copy of `into` (an instance or a class).
+
+    `into` itself is left untouched; the file must match its predictors and signatures.
+    """
+    source = Path(path)
+    try:
+        state = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no saved program at {source}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source} is not valid JSON ({exc}); was it written by program.save()?") from None
+    program = into() if isinstance(into, type) else into.deepcopy()
+    program.load_state(state, source=str(source))
+    return program
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _attributes(module: Module) -> Iterator[tuple[str, Any]]:
+    for key, value in vars(module).items():
+        if not key.startswith("_"):
+            yield key, value
+
+
+def _copy_value(value: Any, memo: dict[int, Any]) -> Any:
+    if isinstance(value, Module):
+        return copy.deepcopy(value, memo)
+    if isinstance(value, list):
+        return [_copy_value(item, memo) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_copy_value(item, memo) for item in value)
+    if isinstance(value, dict):
+        return {key: _copy_value(item, memo) for key, item in value.items()}
+    if _shared(value):
+        return value
+    try:
+        return copy.deepcopy(value, memo)
+    except Exception:
+        # Clients, connections and other uncopyable resources are shared, as in DSPy.
+        return value
+
+
+def _shared(value: Any) -> bool:
+    from dspex_lab.adapters.base import Adapter
+    from dspex_lab.lm.base import BaseLM
+
+    return isinstance(value, BaseLM | Adapter | type)
+
+
+def _no_positional(module: Module, args: tuple[Any, ...]) -> None:
+    if args:
+        raise InputError(
+            f"{type(module).__name__} takes its inputs as keywords, e.g. program(question=...); "
+            f"got {len(args)} positional argument(s)"
+        )
+
+
+def _enter(module: Module) -> tuple[str, dict[int, str]]:
+    current = _current.get()
+    if current is None:
+        return module.component_name, module._component_names()
+    parent, names = current
+    return names.get(id(module)) or f"{parent}.{module.component_name}", names
+
+
+def _span(module: Module, component: str, inputs: dict[str, Any]) -> events.Span:
+    payload = {"module": type(module).__name__, "inputs": jsonable(inputs)} if events.tracing_active() else None
+    return events.span("program", component, payload)
+
+
+def _finish(span: events.Span, result: Any, usage: Any) -> None:
+    if isinstance(result, Prediction):
+        result.usage = usage
+        if span.span_id is not None:
+            span.set(
+                outputs=result.to_dict(), prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+            )

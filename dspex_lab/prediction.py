@@ -1,0 +1,72 @@
+"""Predictions: a program's typed output fields, plus the raw LM text and usage behind them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dspex_lab.example import jsonable
+from dspex_lab.lm.usage import Usage
+
+
+class Prediction(Mapping[str, Any]):
+    """Output fields read as attributes or keys: `pred.answer`, `pred["answer"]`.
+
+    `raw` is the LM text the fields were parsed from (None for predictions a
+    program built itself), `usage` the tokens spent producing it.
+    """
+
+    __slots__ = ("_fields", "raw", "usage")
+
+    def __init__(
+        self,
+        fields: Mapping[str, Any] | None = None,
+        /,
+        *,
+        raw: str | None = None,
+        usage: Usage | None = None,
+        **more: Any,
+    ) -> None:
+        data = dict(fields) if fields is not None else {}
+        data.update(more)
+        object.__setattr__(self, "_fields", data)
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "usage", usage if usage is not None else Usage())
+
+    def __getitem__(self, key: str) -> Any:
+        return self._fields[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise AttributeError(f"Prediction has no field {name!r}; its fields are {list(self._fields)}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "usage":
+            object.__setattr__(self, name, value)
+            return
+        raise AttributeError("predictions are read-only; build a new dx.Prediction(...) to change fields")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._fields == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{key}={value!r}" for key, value in self._fields.items())
+        return f"Prediction({body})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict of JSON-ready values."""
+        return {key: jsonable(value) for key, value in self._fields.items()}
