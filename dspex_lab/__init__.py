@@ -40,6 +40,11 @@ _EXPORTS: dict[str, str] = {
     "LMResponse": "dspex_lab.lm.base",
     "Usage": "dspex_lab.lm.usage",
     "ScriptedLM": "dspex_lab.lm.scripted",
+    # evaluation
+    "evaluate": "dspex_lab.evaluate.evaluator",
+    "aevaluate": "dspex_lab.evaluate.evaluator",
+    "Evaluate": "dspex_lab.evaluate.evaluator",
+    "EvaluationResult": "dspex_lab.evaluate.result",
 }
 
 _SUBMODULES = ("trace", "datasets")
@@ -74,6 +79,8 @@ if TYPE_CHECKING:
         LMError,
         SignatureError,
     )
+    from dspex_lab.evaluate.evaluator import Evaluate, aevaluate, evaluate
+    from dspex_lab.evaluate.result import EvaluationResult
     from dspex_lab.example import Example
     from dspex_lab.lm.base import BaseLM, LMResponse
     from dspex_lab.lm.scripted import ScriptedLM
