@@ -1,8 +1,12 @@
-"""Capturing predictor calls: what optimizers turn into demos.
+"""What optimizers need from predictors while a teacher runs.
 
 Inside `with capture_calls() as calls:`, every successful predictor call made in
 this thread or task (and the tasks it starts) is appended to `calls` with its
 inputs and outputs, intermediate fields such as `reasoning` included.
+
+Inside `with excluding_demo(example):`, predictors leave any demo equal to
+`example` out of their prompt, so an example is never its own demonstration.
+Both are context-local, so concurrent teacher runs do not see each other.
 """
 
 from __future__ import annotations
@@ -46,3 +50,24 @@ def note_call(predictor: Predict, inputs: dict[str, Any], prediction: Prediction
     calls = _calls.get()
     if calls is not None:
         calls.append(PredictorCall(predictor, inputs, prediction))
+
+
+_excluded: ContextVar[Any] = ContextVar("dspex_excluded_demo", default=None)
+
+
+@contextlib.contextmanager
+def excluding_demo(example: Any) -> Iterator[None]:
+    """Leave demos equal to `example` out of every prompt built inside the block."""
+    token = _excluded.set(example)
+    try:
+        yield
+    finally:
+        _excluded.reset(token)
+
+
+def visible_demos(demos: list[Any]) -> list[Any]:
+    """The demos a predictor shows now (all but an excluded example)."""
+    excluded = _excluded.get()
+    if excluded is None:
+        return list(demos)
+    return [demo for demo in demos if demo != excluded]

@@ -18,7 +18,7 @@ from dspex_lab.errors import AdapterParseError, InputError
 from dspex_lab.example import jsonable
 from dspex_lab.lm.base import BaseLM, LMResponse
 from dspex_lab.lm.usage import Usage
-from dspex_lab.modules.capture import note_call
+from dspex_lab.modules.capture import note_call, visible_demos
 from dspex_lab.modules.module import Module, _current
 from dspex_lab.modules.state import DemoList, as_demo, demo_to_dict, record, record_init
 from dspex_lab.prediction import Prediction
@@ -187,7 +187,7 @@ class Predict(Module):
         signature = self._signature
         _check_inputs(signature, inputs)
         adapter = self.adapter or settings.current_adapter()
-        demos = list(self._demos)
+        demos = visible_demos(self._demos)
         component = _current.get()
         where = component[0] if component else self.component_name
         usage = Usage()
