@@ -1,0 +1,238 @@
+"""The one engine that runs a coroutine function over many items: evaluation and optimizers share it.
+
+`run_each(fn, items)` awaits `fn(item)` for every item with bounded
+concurrency. Each item is isolated (errors and timeouts are recorded on it, the
+rest go on); progress goes out as `evaluate.start` / `evaluate.example` /
+`evaluate.end` events tagged with the run id; the run can be stopped by
+`max_errors`, a `CancelToken`, `cancel_run(run_id)`, or by cancelling the task
+that awaits it, and in every case the outcomes finished so far come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dspex_lab.evaluate import progress as progress_
+from dspex_lab.evaluate.cancel import CancelToken, register
+from dspex_lab.evaluate.executor import Executor, IsolatedJob, LocalExecutor, Outcome
+from dspex_lab.trace import events
+
+STATUSES = ("completed", "cancelled", "stopped", "failed")
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What a run did: its outcomes in the order they finished, and how it ended.
+
+    `status` is "completed", "cancelled" (interrupt, cancel token, cancel_run) or
+    "stopped" (too many errors); `reason` says why when it is not "completed".
+    """
+
+    run_id: str
+    total: int
+    pending: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    status: str = "completed"
+    reason: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def errors(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if outcome.error is not None]
+
+
+def new_run_id(prefix: str = "eval") -> str:
+    """A fresh, unique run id such as "eval-3f9c0a1b2d4e"."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def check_limits(concurrency: int, timeout: float | None, max_errors: int | None) -> None:
+    """Reject bad limits before anything runs, naming the argument and what it accepts."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        raise ValueError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
+    if max_errors is not None and (
+        isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0
+    ):
+        raise ValueError(f"max_errors must be a whole number >= 0 or None, got {max_errors!r}")
+
+
+async def run_each(
+    fn: Callable[[Any], Awaitable[Any]],
+    items: Sequence[Any],
+    *,
+    indices: Sequence[int] | None = None,
+    concurrency: int = 16,
+    timeout: float | None = None,
+    max_errors: int | None = None,
+    run_id: str | None = None,
+    progress: bool | progress_.ProgressConsumer | None = False,
+    cancel: CancelToken | None = None,
+    executor: Executor | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    score_of: Callable[[Outcome], float | None] | None = None,
+    component: str = "evaluate",
+    label: str | None = None,
+    start_info: dict[str, Any] | None = None,
+) -> RunReport:
+    """Await `fn(item)` for each of `items` (only those at `indices`, when given).
+
+    - `concurrency`: how many items run at once.
+    - `timeout`: seconds one item may take before it is recorded as timed out.
+    - `max_errors`: stop once more than this many items have failed.
+    - `progress`: True, False, or a progress consumer (see `dspex_lab.evaluate.progress`).
+    - `cancel`: a `CancelToken` to stop the run from any thread.
+    - `executor`: where items run; the current event loop when None.
+    - `on_outcome(outcome)`: called on the loop thread as each item finishes,
+      before its progress event (persist it here).
+    - `score_of(outcome)`: the score shown in progress events.
+    - `start_info`: extra fields for the `evaluate.start` payload.
+
+    Returns a `RunReport` also when the run is stopped or the awaiting task is
+    cancelled; an exception from `on_outcome` or the executor propagates.
+    """
+    check_limits(concurrency, timeout, max_errors)
+    run_id = run_id or new_run_id()
+    todo = range(len(items)) if indices is None else indices
+    report = RunReport(run_id, total=len(items), pending=len(todo))
+    token = cancel if cancel is not None else CancelToken()
+    unregister = register(run_id, token)
+    consumer = progress_.resolve(progress)
+    unsubscribe = progress_.attach(consumer, run_id) if consumer is not None else None
+    try:
+        with events.run(run_id):
+            await _drive(
+                fn, items, todo, report, token,
+                concurrency=concurrency,
+                timeout=timeout,
+                max_errors=max_errors,
+                executor=executor or LocalExecutor(),
+                on_outcome=on_outcome,
+                score_of=score_of,
+                component=component,
+                label=label or component,
+                start_info=start_info,
+            )  # fmt: skip
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
+        unregister()
+    return report
+
+
+async def _drive(
+    fn: Callable[[Any], Awaitable[Any]],
+    items: Sequence[Any],
+    todo: Sequence[int],
+    report: RunReport,
+    token: CancelToken,
+    *,
+    concurrency: int,
+    timeout: float | None,
+    max_errors: int | None,
+    executor: Executor,
+    on_outcome: Callable[[Outcome], None] | None,
+    score_of: Callable[[Outcome], float | None] | None,
+    component: str,
+    label: str,
+    start_info: dict[str, Any] | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    error_count = 0
+    start_payload: dict[str, Any] = {
+        "total": report.total,
+        "pending": report.pending,
+        "resumed": report.total - report.pending,
+        "concurrency": concurrency,
+        "timeout": timeout,
+        "max_errors": max_errors,
+        "label": label,
+    }
+    if start_info:
+        start_payload.update(start_info)
+    events.emit("evaluate.start", component, start_payload)
+
+    def finished(outcome: Outcome) -> None:
+        nonlocal error_count
+        report.outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        events.emit(
+            "evaluate.example",
+            component,
+            {
+                "index": outcome.index,
+                "score": score_of(outcome) if score_of is not None else None,
+                "error": outcome.error,
+                "latency_ms": outcome.latency_ms,
+            },
+        )
+        if outcome.error is not None:
+            error_count += 1
+            if max_errors is not None and error_count > max_errors:
+                stop(
+                    "stopped",
+                    f"stopped after {error_count} failed examples (more than max_errors={max_errors}); "
+                    f"first error, on example {report.errors[0].index}: {report.errors[0].error}",
+                )
+
+    def feed() -> Iterator[tuple[int, Any]]:
+        # Checked before each item: a worker whose items never suspend would
+        # otherwise run on past a stop it cannot be interrupted by.
+        for index in todo:
+            if report.status != "completed":
+                return
+            yield index, items[index]
+
+    job = IsolatedJob(fn, timeout, component)
+    work = loop.create_task(
+        executor.run(job, feed(), concurrency=min(concurrency, max(1, report.pending)), on_outcome=finished),
+        name=f"evaluate-{report.run_id}",
+    )
+
+    def stop(status: str, reason: str) -> None:
+        if report.status == "completed":
+            report.status, report.reason = status, reason
+            work.cancel()
+
+    remove = token.on_cancel(lambda reason: loop.call_soon_threadsafe(stop, "cancelled", reason))
+    try:
+        await work
+    except asyncio.CancelledError:
+        # Either stop() cancelled the work, or the task awaiting us was cancelled
+        # (Ctrl-C through run_sync, a kernel interrupt): keep what finished.
+        if report.status == "completed":
+            report.status = "cancelled"
+            report.reason = "interrupted: the evaluation task was cancelled (KeyboardInterrupt or task.cancel())"
+        work.cancel()
+        await asyncio.wait([work])
+        if not work.cancelled() and work.exception() is not None:
+            report.status, report.reason = "failed", repr(work.exception())
+            raise work.exception() from None
+    except BaseException as exc:
+        report.status, report.reason = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        remove()
+        report.duration_s = time.perf_counter() - started
+        done = len(report.outcomes)
+        events.emit(
+            "evaluate.end",
+            component,
+            {
+                "status": report.status,
+                "reason": report.reason,
+                "finished": done,
+                "errors": error_count,
+                "total": report.total,
+                "pending": report.pending - done,
+                "duration_ms": report.duration_s * 1000,
+            },
+        )

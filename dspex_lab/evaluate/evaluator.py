@@ -1,0 +1,322 @@
+"""`dx.evaluate` / `dx.aevaluate` / `dx.Evaluate`: score a program on a dev set, concurrently and resumably."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dspex_lab import settings
+from dspex_lab.evaluate.cancel import CancelToken
+from dspex_lab.evaluate.engine import check_limits, run_each
+from dspex_lab.evaluate.executor import Executor, Outcome
+from dspex_lab.evaluate.metrics import Metric, MetricSet
+from dspex_lab.evaluate.progress import ProgressConsumer
+from dspex_lab.evaluate.result import EvaluationResult, ExampleResult, output_fields
+from dspex_lab.evaluate.runstore import RunStore, example_hash
+from dspex_lab.lm.usage import Usage
+from dspex_lab.loop import run_sync
+from dspex_lab.prediction import Prediction
+
+DEFAULT_CONCURRENCY = 16
+
+
+def evaluate(
+    program: Any,
+    devset: Sequence[Any],
+    metric: Metric | Mapping[str, Metric],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: bool | ProgressConsumer | None = None,
+    max_errors: int | None = None,
+    failure_score: float = 0.0,
+    timeout: float | None = None,
+    run_id: str | None = None,
+    db_path: str | os.PathLike[str] | None = None,
+    cancel: CancelToken | None = None,
+    executor: Executor | None = None,
+) -> EvaluationResult:
+    """Run `program` on every example of `devset` and score it with `metric`.
+
+    Works in scripts and inside a running Jupyter kernel. Ctrl-C (or a kernel
+    interrupt) stops the run and returns the partial result. See `aevaluate`
+    for the arguments.
+    """
+    return run_sync(
+        aevaluate(
+            program,
+            devset,
+            metric,
+            concurrency=concurrency,
+            progress=progress,
+            max_errors=max_errors,
+            failure_score=failure_score,
+            timeout=timeout,
+            run_id=run_id,
+            db_path=db_path,
+            cancel=cancel,
+            executor=executor,
+        )
+    )
+
+
+async def aevaluate(
+    program: Any,
+    devset: Sequence[Any],
+    metric: Metric | Mapping[str, Metric],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: bool | ProgressConsumer | None = None,
+    max_errors: int | None = None,
+    failure_score: float = 0.0,
+    timeout: float | None = None,
+    run_id: str | None = None,
+    db_path: str | os.PathLike[str] | None = None,
+    cancel: CancelToken | None = None,
+    executor: Executor | None = None,
+) -> EvaluationResult:
+    """Run `program` on every example of `devset` and score it with `metric`; the async form.
+
+    - `metric`: `metric(example, prediction, trace=None)` or a two-argument
+      function, sync or async, returning a bool, a number or (score, feedback);
+      or a dict name -> metric (the first is the primary score).
+    - `concurrency`: examples in flight at once.
+    - `progress`: True (terminal bar, or the notebook panel in a kernel), False,
+      or a progress consumer; None follows the `progress` setting (default True).
+    - `max_errors`: stop once more than this many examples have failed.
+    - `failure_score`: the score of an example that failed.
+    - `timeout`: seconds one example may take before it counts as failed.
+    - `run_id`: persist each finished example under this id (SQLite in the
+      cache dir, or `db_path`); running again with the same id skips the
+      examples already scored and runs the rest (failed ones included).
+    - `cancel`: a `CancelToken` that stops the run from any thread.
+    - `executor`: where examples run (see `dspex_lab.evaluate.executor`).
+
+    If the task awaiting this is cancelled, the examples finished so far come
+    back as a result with status "cancelled" instead of an exception.
+    """
+    metrics = MetricSet(metric)
+    examples = _check_devset(devset)
+    _check_program(program)
+    check_limits(concurrency, timeout, max_errors)
+    if isinstance(failure_score, bool) or not isinstance(failure_score, numbers.Real):
+        raise TypeError(f"failure_score must be a number, got {failure_score!r}")
+    if db_path is not None and run_id is None:
+        raise ValueError("db_path is where a run's examples are kept for resuming; pass run_id= with it")
+    if progress is None:
+        progress = settings.get("progress", True)
+
+    failed_scores = dict.fromkeys(metrics.names, float(failure_score))
+    records: list[ExampleResult] = []
+    store = RunStore(db_path) if run_id is not None else None
+    try:
+        todo: list[int] | None = None
+        hashes: list[str] = []
+        if store is not None and run_id is not None:
+            hashes = [example_hash(example) for example in examples]
+            finished = [row for row in store.begin(run_id, hashes, metrics.names) if row["error"] is None]
+            records.extend(_restored(row, examples) for row in finished)
+            done = {row["idx"] for row in finished}
+            todo = [index for index in range(len(examples)) if index not in done]
+
+        async def one(example: Any) -> tuple[Any, dict[str, float], dict[str, str]]:
+            prediction = await program.acall(**example.inputs())
+            scores, feedback = await metrics.score(example, prediction)
+            return prediction, scores, feedback
+
+        def finished_example(outcome: Outcome) -> None:
+            record = _record(outcome, examples[outcome.index], failed_scores)
+            records.append(record)
+            if store is not None and run_id is not None:
+                store.save(
+                    run_id,
+                    record.index,
+                    hashes[record.index],
+                    scores=record.scores,
+                    feedback=record.feedback,
+                    prediction=output_fields(record.prediction) if record.error is None else None,
+                    error=record.error,
+                    traceback=record.traceback,
+                    latency_ms=record.latency_ms,
+                    usage=record.usage.to_dict(),
+                )
+
+        primary = metrics.primary
+        report = await run_each(
+            one,
+            examples,
+            indices=todo,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_errors=max_errors,
+            run_id=run_id,
+            progress=progress,
+            cancel=cancel,
+            executor=executor,
+            on_outcome=finished_example,
+            score_of=lambda outcome: outcome.value[1][primary] if outcome.ok else float(failure_score),
+            label=f"evaluate {type(program).__name__}",
+            start_info={
+                "metrics": metrics.names,
+                "resumed_score_sum": sum(record.score for record in records),
+            },
+        )
+    finally:
+        if store is not None:
+            store.close()
+    return EvaluationResult(
+        run_id=report.run_id,
+        total=len(examples),
+        metrics=metrics.names,
+        results=records,
+        status=report.status,
+        reason=report.reason,
+        duration_s=report.duration_s,
+        failure_score=float(failure_score),
+    )
+
+
+def _record(outcome: Outcome, example: Any, failed_scores: dict[str, float]) -> ExampleResult:
+    usage = outcome.usage or Usage()
+    if outcome.error is not None:
+        return ExampleResult(
+            outcome.index,
+            example,
+            scores=dict(failed_scores),
+            error=outcome.error,
+            traceback=outcome.traceback,
+            latency_ms=outcome.latency_ms,
+            usage=usage,
+            timed_out=outcome.timed_out,
+        )
+    prediction, scores, feedback = outcome.value
+    return ExampleResult(
+        outcome.index, example, prediction, scores, feedback, latency_ms=outcome.latency_ms, usage=usage
+    )
+
+
+def _restored(row: dict[str, Any], examples: Sequence[Any]) -> ExampleResult:
+    usage = row["usage"]
+    return ExampleResult(
+        row["idx"],
+        examples[row["idx"]],
+        Prediction(row["prediction"]),
+        row["scores"],
+        row["feedback"] or {},
+        latency_ms=row["latency_ms"],
+        usage=Usage(
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            cost=usage["cost"],
+            calls=usage["calls"],
+            cache_hits=usage["cache_hits"],
+        ),
+        resumed=True,
+    )
+
+
+def _check_devset(devset: Sequence[Any]) -> list[Any]:
+    if isinstance(devset, str | bytes | Mapping) or not hasattr(devset, "__iter__"):
+        raise TypeError(f"devset must be a list of dx.Example, got {type(devset).__name__}")
+    examples = list(devset)
+    for index, example in enumerate(examples):
+        if not callable(getattr(example, "inputs", None)):
+            hint = " (wrap it: dx.Example(**item).with_inputs('question'))" if isinstance(example, Mapping) else ""
+            raise TypeError(f"devset[{index}] is a {type(example).__name__}, not a dx.Example{hint}")
+        try:
+            example.inputs()
+        except ValueError as exc:
+            raise ValueError(f"devset[{index}]: {exc}") from None
+    return examples
+
+
+def _check_program(program: Any) -> None:
+    if not callable(getattr(program, "acall", None)):
+        raise TypeError(
+            f"program must be a dx.Module (something with an async acall(**inputs)), "
+            f"got {type(program).__name__}"
+        )
+
+
+class Evaluate:
+    """DSPy's evaluator, on the async engine: `dx.Evaluate(devset=..., metric=..., num_threads=8)(program)`.
+
+    `num_threads` is the number of examples in flight at once (no threads are
+    used). Arguments given when calling override those given here.
+    """
+
+    def __init__(
+        self,
+        *,
+        devset: Sequence[Any],
+        metric: Metric | Mapping[str, Metric] | None = None,
+        num_threads: int | None = None,
+        display_progress: bool | ProgressConsumer | None = None,
+        max_errors: int | None = None,
+        failure_score: float = 0.0,
+        timeout: float | None = None,
+        run_id: str | None = None,
+        db_path: str | os.PathLike[str] | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.devset = devset
+        self.metric = metric
+        self.num_threads = num_threads
+        self.display_progress = display_progress
+        self.max_errors = max_errors
+        self.failure_score = failure_score
+        self.timeout = timeout
+        self.run_id = run_id
+        self.db_path = db_path
+        self.executor = executor
+
+    def __call__(
+        self,
+        program: Any,
+        metric: Metric | Mapping[str, Metric] | None = None,
+        devset: Sequence[Any] | None = None,
+        num_threads: int | None = None,
+        display_progress: bool | ProgressConsumer | None = None,
+        *,
+        run_id: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> EvaluationResult:
+        """Evaluate `program`; the synchronous form of `acall`."""
+        call = self.acall(program, metric, devset, num_threads, display_progress, run_id=run_id, cancel=cancel)
+        return run_sync(call)
+
+    async def acall(
+        self,
+        program: Any,
+        metric: Metric | Mapping[str, Metric] | None = None,
+        devset: Sequence[Any] | None = None,
+        num_threads: int | None = None,
+        display_progress: bool | ProgressConsumer | None = None,
+        *,
+        run_id: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> EvaluationResult:
+        """Evaluate `program` with this evaluator's settings, overridden by any given here."""
+        metric = metric if metric is not None else self.metric
+        if metric is None:
+            raise TypeError("Evaluate needs a metric: pass metric= to Evaluate(...) or when calling it")
+        threads = num_threads if num_threads is not None else self.num_threads
+        return await aevaluate(
+            program,
+            devset if devset is not None else self.devset,
+            metric,
+            concurrency=threads if threads is not None else DEFAULT_CONCURRENCY,
+            progress=display_progress if display_progress is not None else self.display_progress,
+            max_errors=self.max_errors,
+            failure_score=self.failure_score,
+            timeout=self.timeout,
+            run_id=run_id if run_id is not None else self.run_id,
+            db_path=self.db_path,
+            cancel=cancel,
+            executor=self.executor,
+        )
+
+    def __repr__(self) -> str:
+        threads = self.num_threads if self.num_threads is not None else DEFAULT_CONCURRENCY
+        return f"Evaluate(devset=<{len(self.devset)} examples>, num_threads={threads})"
