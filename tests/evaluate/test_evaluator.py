@@ -1,0 +1,322 @@
+"""dx.evaluate / dx.aevaluate / dx.Evaluate over real programs, with a scripted LM for control flow."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import dspex_lab as dx
+from dspex_lab.evaluate import CancelToken, RunMismatchError
+from dspex_lab.trace.events import Event
+
+QUESTION = re.compile(r"\[\[ ## question ## \]\]\n(.*?)\n")
+
+
+def devset(n: int) -> list[dx.Example]:
+    return [dx.Example(question=f"q{i}", answer=f"a{i}").with_inputs("question") for i in range(n)]
+
+
+def oracle(wrong: set[str] = frozenset(), garbled: set[str] = frozenset()) -> dx.ScriptedLM:
+    """Answers `a<i>` to `q<i>`, a wrong answer to questions in `wrong`, unparseable text to `garbled`."""
+
+    def reply(messages: list[dict[str, Any]]) -> Any:
+        question = QUESTION.search(messages[-1]["content"]).group(1)
+        if question in garbled:
+            return "I would rather not say."
+        return {"answer": "wrong" if question in wrong else "a" + question[1:]}
+
+    return dx.ScriptedLM(reply)
+
+
+def exact_match(example, prediction, trace=None):
+    return example.answer == prediction.answer
+
+
+class Gated(dx.Module):
+    """Predict, except that the questions in `hold` wait until released (or forever)."""
+
+    def __init__(self, lm: dx.BaseLM, hold: set[str] = frozenset(), fail: set[str] = frozenset()) -> None:
+        self.predict = dx.Predict("question -> answer", lm=lm)
+        self.hold = hold
+        self.fail = fail
+
+    async def aforward(self, question: str) -> dx.Prediction:
+        if question in self.fail:
+            raise RuntimeError(f"cannot answer {question}")
+        if question in self.hold:
+            await asyncio.Event().wait()
+        return await self.predict.acall(question=question)
+
+
+class Recorder:
+    """A progress consumer that keeps events and runs `action` when `when_done` examples are done."""
+
+    def __init__(self, when_done: int | None = None, action: Any = None) -> None:
+        self.events: list[Event] = []
+        self.when_done = when_done
+        self.action = action
+
+    def on_event(self, event: Event) -> None:
+        self.events.append(event)
+        if event.kind == "evaluate.example" and self.done == self.when_done:
+            self.action()
+
+    @property
+    def done(self) -> int:
+        return sum(event.kind == "evaluate.example" for event in self.events)
+
+
+def test_predict_over_a_devset_is_scored_example_by_example():
+    lm = oracle(wrong={"q1", "q4"})
+    program = dx.Predict("question -> answer", lm=lm)
+
+    result = dx.evaluate(program, devset(10), exact_match, concurrency=4, progress=False)
+
+    assert result.status == "completed"
+    assert result.score == 0.8
+    assert result.scores == {"exact_match": 0.8}
+    assert [record.score for record in result.results] == [1, 0, 1, 1, 0, 1, 1, 1, 1, 1]
+    assert result.table.loc[4, "predicted_answer"] == "wrong"
+    assert result.usage.calls == 10 == len(lm.requests)
+    assert all(record.usage.calls == 1 for record in result.results)
+
+
+def test_a_parse_failure_and_an_exception_stay_on_their_own_examples():
+    lm = oracle(garbled={"q2"})
+    program = Gated(lm, fail={"q5"})
+
+    result = dx.evaluate(program, devset(8), exact_match, failure_score=0.25, progress=False)
+
+    assert result.status == "completed"
+    assert result.finished == 8
+    errors = {record.index: record for record in result.errors}
+    assert sorted(errors) == [2, 5]
+    assert errors[2].error.startswith("AdapterParseError")
+    assert "I would rather not say." in errors[2].error
+    assert errors[2].usage.calls == 2  # the chat reply, then the JSON fallback
+    assert errors[5].error == "RuntimeError: cannot answer q5"
+    assert "in aforward" in errors[5].traceback
+    assert errors[5].usage.calls == 0
+    assert [record.score for record in result.results] == [1, 1, 0.25, 1, 1, 0.25, 1, 1]
+
+
+def test_a_straggler_times_out_and_the_rest_are_scored():
+    program = Gated(oracle(), hold={"q3"})
+
+    result = dx.evaluate(program, devset(6), exact_match, timeout=0.3, progress=False)
+
+    [late] = result.errors
+    assert (late.index, late.timed_out) == (3, True)
+    assert "timeout=0.3 s" in late.error
+    assert result.score == 5 / 6
+    assert "(1 timed out)" in repr(result)
+
+
+def test_max_errors_stops_early_with_a_clear_summary():
+    program = Gated(oracle(), fail={f"q{i}" for i in range(20)})
+
+    result = dx.evaluate(program, devset(20), exact_match, concurrency=1, max_errors=3, progress=False)
+
+    assert result.status == "stopped"
+    assert result.cancelled
+    assert result.finished == 4
+    assert "4 failed examples (more than max_errors=3)" in result.reason
+    assert "RuntimeError: cannot answer q0" in result.reason
+    assert "reason" in repr(result)
+
+
+def test_async_and_named_metrics_with_feedback():
+    async def judged(example, prediction, trace=None):
+        await asyncio.sleep(0)
+        ok = example.answer == prediction.answer
+        return (1.0 if ok else 0.0), ("matches" if ok else f"expected {example.answer}")
+
+    def length(example, prediction):
+        return len(prediction.answer) / 10
+
+    result = dx.evaluate(
+        dx.Predict("question -> answer", lm=oracle(wrong={"q0"})),
+        devset(4),
+        {"judge": judged, "length": length},
+        progress=False,
+    )
+
+    assert result.metrics == ["judge", "length"]
+    assert result.score == 0.75
+    assert result.scores["length"] == pytest.approx((0.5 + 0.2 * 3) / 4)
+    assert result.results[0].feedback == {"judge": "expected a0"}
+    assert result.table.loc[1, "feedback"] == "matches"
+
+
+def test_progress_events_arrive_in_order_and_every_event_of_the_run_carries_its_id(trace_store):
+    recorder = Recorder()
+
+    program = dx.Predict("question -> answer", lm=oracle())
+
+    result = asyncio.run(dx.aevaluate(program, devset(5), exact_match, run_id="tagged", progress=recorder))
+
+    kinds = [event.kind for event in recorder.events]
+    assert kinds == ["evaluate.start"] + ["evaluate.example"] * 5 + ["evaluate.end"]
+    assert recorder.events[0].payload["total"] == 5
+    assert recorder.events[0].payload["metrics"] == ["exact_match"]
+    assert [e.payload["score"] for e in recorder.events[1:-1]] == [1.0] * 5
+    assert recorder.events[-1].payload["status"] == "completed"
+    during = [r for r in trace_store.records() if r["kind"].startswith(("lm.", "program.", "adapter."))]
+    assert len([r for r in during if r["kind"] == "lm.request"]) == 5
+    assert {r["run_id"] for r in during} == {"tagged"} == {result.run_id}
+
+
+def interrupt_main_once_it_waits() -> None:
+    """Send SIGINT to the main thread once it is blocked waiting for the evaluation's result.
+
+    Before that, Ctrl-C would land in the caller before the wait began, which is
+    not what this test is about.
+    """
+    main = threading.main_thread().ident
+
+    def waiting() -> bool:
+        names = []
+        frame = sys._current_frames().get(main)
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        return names[:3] == ["wait", "result", "run_sync"]
+
+    def send() -> None:
+        for _ in range(10_000):
+            if waiting():
+                signal.pthread_kill(main, signal.SIGINT)
+                return
+            time.sleep(0.001)
+
+    threading.Thread(target=send).start()
+
+
+def test_ctrl_c_mid_run_returns_the_partial_result():
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    recorder = Recorder(when_done=3, action=interrupt_main_once_it_waits)
+    program = Gated(oracle(), hold={f"q{i}" for i in range(3, 10)})
+
+    result = dx.evaluate(program, devset(10), exact_match, concurrency=2, progress=recorder)
+
+    assert result.status == "cancelled"
+    assert result.reason.startswith("interrupted")
+    assert [record.index for record in result.results] == [0, 1, 2]
+    assert result.score == 1.0
+    assert recorder.events[-1].kind == "evaluate.end"
+    assert recorder.events[-1].payload["status"] == "cancelled"
+
+
+def test_a_cancelled_run_resumes_where_it_stopped(tmp_path):
+    db = tmp_path / "runs.sqlite3"
+    token = CancelToken()
+    first_lm = oracle(wrong={"q7"})
+    recorder = Recorder(when_done=4, action=lambda: threading.Thread(target=token.cancel).start())
+
+    first = dx.evaluate(
+        Gated(first_lm, hold={f"q{i}" for i in range(4, 12)}),
+        devset(12),
+        exact_match,
+        concurrency=3,
+        run_id="resumable",
+        db_path=db,
+        cancel=token,
+        progress=recorder,
+    )
+    second_lm = oracle(wrong={"q7"})
+    resumed = Recorder()
+    second = dx.evaluate(
+        Gated(second_lm), devset(12), exact_match, run_id="resumable", db_path=db, progress=resumed
+    )
+
+    assert (first.status, first.finished) == ("cancelled", 4)
+    assert second.status == "completed"
+    assert [record.index for record in second.results] == list(range(12))
+    assert [record.resumed for record in second.results] == [True] * 4 + [False] * 8
+    assert len(second_lm.requests) == 8
+    assert second.score == 11 / 12
+    assert second.results[0].prediction.answer == "a0"
+    assert resumed.events[0].payload["resumed"] == 4
+    assert resumed.done == 8
+    assert "4 resumed from an earlier session" in repr(second)
+
+
+def test_failed_examples_are_run_again_on_resume(tmp_path):
+    db = tmp_path / "runs.sqlite3"
+    first = dx.evaluate(Gated(oracle(), fail={"q1"}), devset(3), exact_match, run_id="retry", db_path=db,
+                        progress=False)  # fmt: skip
+    lm = oracle()
+    second = dx.evaluate(Gated(lm), devset(3), exact_match, run_id="retry", db_path=db, progress=False)
+
+    assert [record.index for record in first.errors] == [1]
+    assert len(lm.requests) == 1
+    assert second.errors == []
+    assert second.score == 1.0
+
+
+def test_resuming_against_a_changed_devset_is_refused_clearly(tmp_path):
+    db = tmp_path / "runs.sqlite3"
+    dx.evaluate(dx.Predict("question -> answer", lm=oracle()), devset(3), exact_match, run_id="fixed", db_path=db,
+                progress=False)  # fmt: skip
+    changed = devset(3)
+    changed[1] = changed[1].copy(answer="something else")
+
+    with pytest.raises(RunMismatchError, match=r"run 'fixed' .* different devset.*: 1\. Resume with the devset"):
+        dx.evaluate(dx.Predict("question -> answer", lm=oracle()), changed, exact_match, run_id="fixed", db_path=db)
+
+
+def test_a_run_id_alone_keeps_results_in_the_cache_dir(tmp_path):
+    with dx.context(cache_dir=str(tmp_path / "cache")):
+        dx.evaluate(dx.Predict("question -> answer", lm=oracle()), devset(2), exact_match, run_id="cached",
+                    progress=False)  # fmt: skip
+
+    assert (tmp_path / "cache" / "evaluations.sqlite3").exists()
+
+
+def test_evaluate_dspy_style():
+    evaluator = dx.Evaluate(devset=devset(6), metric=exact_match, num_threads=2, display_progress=False)
+
+    result = evaluator(dx.Predict("question -> answer", lm=oracle(wrong={"q0", "q1", "q2"})))
+
+    assert result.score == 0.5
+    assert repr(evaluator) == "Evaluate(devset=<6 examples>, num_threads=2)"
+    assert evaluator(dx.Predict("question -> answer", lm=oracle()), devset=devset(2)).score == 1.0
+
+
+def test_bad_arguments_are_refused_with_the_fix():
+    program = dx.Predict("question -> answer", lm=oracle())
+    with pytest.raises(TypeError, match=r"devset\[0\] is a dict, not a dx.Example \(wrap it"):
+        dx.evaluate(program, [{"question": "q", "answer": "a"}], exact_match)
+    with pytest.raises(ValueError, match=r"devset\[1\]: inputs\(\): this example has no input keys"):
+        dx.evaluate(program, [devset(1)[0], dx.Example(question="q")], exact_match)
+    with pytest.raises(TypeError, match=r"program must be a dx\.Module"):
+        dx.evaluate(lambda question: question, devset(1), exact_match)
+    with pytest.raises(ValueError, match="pass run_id= with it"):
+        dx.evaluate(program, devset(1), exact_match, db_path="x.sqlite3")
+    with pytest.raises(TypeError, match="failure_score must be a number"):
+        dx.evaluate(program, devset(1), exact_match, failure_score="0")
+    with pytest.raises(TypeError, match="Evaluate needs a metric"):
+        dx.Evaluate(devset=devset(1))(program)
+
+
+def test_dx_evaluate_evaluates_even_after_its_package_was_imported_first():
+    code = (
+        "import dspex_lab.evaluate.progress\n"
+        "import dspex_lab as dx\n"
+        "lm = dx.ScriptedLM(lambda m: {'answer': 'a'})\n"
+        "ex = [dx.Example(question='q', answer='a').with_inputs('question')]\n"
+        "r = dx.evaluate(dx.Predict('question -> answer', lm=lm), ex, lambda e, p: e.answer == p.answer, "
+        "progress=False)\n"
+        "print(r.score)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert out.strip() == "1.0"
