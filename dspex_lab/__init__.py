@@ -40,6 +40,9 @@ _EXPORTS: dict[str, str] = {
     "LMResponse": "dspex_lab.lm.base",
     "Usage": "dspex_lab.lm.usage",
     "ScriptedLM": "dspex_lab.lm.scripted",
+    "LM": "dspex_lab.lm.factory",
+    "inspect_history": "dspex_lab.lm.history",
+    "track_usage": "dspex_lab.lm.usage",
     # evaluation
     "evaluate": "dspex_lab.evaluate.evaluator",
     "aevaluate": "dspex_lab.evaluate.evaluator",
@@ -83,8 +86,10 @@ if TYPE_CHECKING:
     from dspex_lab.evaluate.result import EvaluationResult
     from dspex_lab.example import Example
     from dspex_lab.lm.base import BaseLM, LMResponse
+    from dspex_lab.lm.factory import LM
+    from dspex_lab.lm.history import inspect_history
     from dspex_lab.lm.scripted import ScriptedLM
-    from dspex_lab.lm.usage import Usage
+    from dspex_lab.lm.usage import Usage, track_usage
     from dspex_lab.modules.chain_of_thought import ChainOfThought
     from dspex_lab.modules.module import Module, load
     from dspex_lab.modules.predict import Predict

@@ -1,17 +1,32 @@
-"""The interface every LM client shares, and the pipeline around each provider call.
+"""The interface every LM client shares, and the one pipeline around every provider call.
 
 A provider implements one coroutine, `_agenerate(messages, params)`, returning an
-`LMResponse`. Everything else (parameter merging, the trace events, history and
-usage accounting) happens here once for every provider.
+`LMResponse` or raising `LMError` (marked retryable or not). Everything else
+happens here, once for every provider:
+
+    cache lookup -> circuit breaker -> rate limiter -> provider -> retry with backoff
+                 -> cost -> cache store -> trace span, history, usage totals
+
+`lm(messages)` serves a cache hit in the calling thread and hands only misses
+to the private event loop; `await lm.acall(messages)` runs in the caller's loop.
+Both emit the same `lm.request` / `lm.response` span.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from dspex_lab.errors import LMError
+from dspex_lab.lm.cache import Entry, ResponseCache, get_cache, request_key
+from dspex_lab.lm.circuit import CircuitBreaker
+from dspex_lab.lm.history import HistoryEntry, inspect_history, remember
+from dspex_lab.lm.pricing import Price, cost, price_of
+from dspex_lab.lm.rate_limit import RateLimiter
+from dspex_lab.lm.retry import RetryPolicy
 from dspex_lab.lm.usage import Usage, record
 from dspex_lab.loop import run_sync
 from dspex_lab.trace import events
@@ -20,6 +35,26 @@ Message = dict[str, Any]
 
 CALL_OPTIONS = ("cache", "rollout_id")
 """Per-call options that steer the client and are never sent to the provider."""
+
+CONSTRUCTOR_OPTIONS = frozenset(
+    {
+        "api_key",
+        "api_base",
+        "timeout",
+        "num_retries",
+        "rpm",
+        "tpm",
+        "circuit_threshold",
+        "circuit_cooldown",
+        "price",
+        "headers",
+    }
+)
+"""Client options fixed when the LM is made; passing one per call is an error."""
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+
+__all__ = ["CALL_OPTIONS", "BaseLM", "HistoryEntry", "LMResponse", "Message"]
 
 
 @dataclass(slots=True)
@@ -34,14 +69,23 @@ class LMResponse:
     latency_ms: float = 0.0
 
 
-@dataclass(slots=True)
-class HistoryEntry:
-    """One exchange kept in `lm.history`."""
+class _Shared:
+    """What an LM shares with its copies: retry policy, rate limiter and circuit breaker."""
 
-    messages: list[Message]
-    params: dict[str, Any]
-    response: LMResponse
-    timestamp: float = field(default_factory=time.time)
+    __slots__ = ("breaker", "limiter", "retry")
+
+    def __init__(self, lm: BaseLM, options: dict[str, Any]) -> None:
+        component = lm.component
+
+        def announce(state: str, failures: int) -> None:
+            events.emit("lm.circuit", component, {"state": state, "failures": failures})
+
+        self.retry = RetryPolicy(options["num_retries"])
+        rpm, tpm = options["rpm"], options["tpm"]
+        self.limiter = RateLimiter(rpm, tpm) if rpm or tpm else None
+        self.breaker = CircuitBreaker(
+            lm.model, options["circuit_threshold"], options["circuit_cooldown"], on_change=announce
+        )
 
 
 class BaseLM:
@@ -49,68 +93,313 @@ class BaseLM:
 
     `model` is the full "provider/model" name; `kwargs` are default sampling
     parameters (temperature, max_tokens, stop, ...), overridable per call.
+    Client options: `cache` (default on; per call too), `num_retries` (retries
+    after the first attempt), `rpm`/`tpm` (rate limits, shared by this LM and its
+    copies in this process), `circuit_threshold` consecutive failures open the
+    circuit for `circuit_cooldown` seconds, `price` = (USD per million input
+    tokens, per million output tokens) when the built-in table lacks the model.
+    Per call, `rollout_id=` asks for a fresh sample (a separate cache entry).
     """
 
     provider: str = "base"
     supports_structured_output: bool = False
     history_size: int = 100
+    _transient: tuple[str, ...] = ("_shared",)
 
-    def __init__(self, model: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        cache: bool = True,
+        num_retries: int = 3,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        circuit_threshold: int = 5,
+        circuit_cooldown: float = 30.0,
+        price: Price | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(model, str) or not model:
+            raise TypeError(f"model must be a non-empty string like 'openai/gpt-4o-mini', got {model!r}")
+        misplaced = sorted(kwargs.keys() & CONSTRUCTOR_OPTIONS)
+        if misplaced:
+            raise TypeError(f"{type(self).__name__} does not take {misplaced}; use dx.LM(model, ...) for them")
         self.model = model
         self.kwargs: dict[str, Any] = kwargs
+        self.cache = bool(cache)
+        self.price: Price | None = tuple(price) if price is not None else price_of(model)  # type: ignore[assignment]
         self.history: deque[HistoryEntry] = deque(maxlen=self.history_size)
         self.usage = Usage()
+        self._options = {
+            "num_retries": num_retries,
+            "rpm": rpm,
+            "tpm": tpm,
+            "circuit_threshold": circuit_threshold,
+            "circuit_cooldown": circuit_cooldown,
+        }
+        self._shared = _Shared(self, self._options)
 
     @property
     def component(self) -> str:
         """The name this LM has in trace events."""
         return "lm:" + self.model
 
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._shared.retry
+
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        return self._shared.limiter
+
+    @property
+    def circuit_breaker(self) -> CircuitBreaker:
+        return self._shared.breaker
+
     def __repr__(self) -> str:
         params = ", ".join(f"{key}={value!r}" for key, value in sorted(self.kwargs.items()))
         return f"{type(self).__name__}({self.model!r}{', ' + params if params else ''})"
 
-    def _params(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        params = dict(self.kwargs)
-        params.update(overrides)
-        return params
+    # -- copies -------------------------------------------------------------------------------------
 
-    async def acall(self, messages: list[Message], **kwargs: Any) -> LMResponse:
-        """Send `messages` (OpenAI-style role/content dicts) and return the completion."""
-        params = self._params(kwargs)
-        correlation = f"{self.model}#{events.new_id()}"
-        with events.span(
-            "lm.request",
-            self.component,
-            {"messages": messages, "params": _public(params)},
-            end="lm.response",
-            correlation_id=correlation,
-        ) as span:
-            response = await self._agenerate(messages, params)
-            span.set(
-                text=response.text,
-                prompt_tokens=response.usage.prompt_tokens,
-                completion_tokens=response.usage.completion_tokens,
-                cost=response.usage.cost,
-                cache_hit=response.cache_hit,
-                finish_reason=response.finish_reason,
-            )
+    def copy(self, **kwargs: Any) -> BaseLM:
+        """The same client with other default parameters (e.g. `temperature=1.0`) or `cache=`.
+
+        The copy shares this LM's rate limiter, circuit breaker, retry policy and
+        cache; it has its own history and usage totals.
+        """
+        fixed = sorted(kwargs.keys() & CONSTRUCTOR_OPTIONS)
+        if fixed:
+            raise TypeError(f"copy() changes sampling parameters and cache only; make a new LM to change {fixed}")
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        if "cache" in kwargs:
+            new.cache = bool(kwargs.pop("cache"))
+        new.kwargs = {**self.kwargs, **kwargs}
+        new.history = deque(maxlen=self.history_size)
+        new.usage = Usage()
+        return new
+
+    def __copy__(self) -> BaseLM:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BaseLM:
+        # An LM is a handle on a shared client (limiter, breaker, connections): copies of a
+        # program keep pointing at the same one.
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._transient}
+        state["history"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.history = deque(maxlen=self.history_size)
+        self._shared = _Shared(self, self._options)
+
+    # -- calls --------------------------------------------------------------------------------------
+
+    async def acall(self, messages: list[Message] | str, **kwargs: Any) -> LMResponse:
+        """Send `messages` (OpenAI-style role/content dicts, or one user prompt) and return the completion."""
+        messages, params, cache, key = self._prepare(messages, kwargs)
+        with self._span(messages, params) as span:
+            response = self._lookup(cache, key) if key is not None else None
+            if response is None:
+                response = await self._fetch(messages, params, cache, key, span)
+            self._finish(span, response)
         self._account(messages, params, response)
         return response
 
-    def __call__(self, messages: list[Message], **kwargs: Any) -> LMResponse:
-        """The synchronous form of `acall`; works in scripts and in a running Jupyter kernel."""
-        return run_sync(self.acall(messages, **kwargs))
+    def __call__(self, messages: list[Message] | str, **kwargs: Any) -> LMResponse:
+        """The synchronous form of `acall`; works in scripts and in a running Jupyter kernel.
+
+        A cache hit is served right here; only a miss goes to the event loop.
+        """
+        messages, params, cache, key = self._prepare(messages, kwargs)
+        with self._span(messages, params) as span:
+            response = self._lookup(cache, key) if key is not None else None
+            if response is None:
+                response = run_sync(self._fetch(messages, params, cache, key, span))
+            self._finish(span, response)
+        self._account(messages, params, response)
+        return response
+
+    def inspect_history(self, n: int = 1) -> None:
+        """Print this LM's last `n` exchanges."""
+        inspect_history(n, lm=self)
+
+    async def _agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+        """The provider call: `params` are the sampling parameters, client options removed."""
+        raise NotImplementedError
+
+    # -- the pipeline -------------------------------------------------------------------------------
+
+    def _prepare(
+        self, messages: list[Message] | str, overrides: dict[str, Any]
+    ) -> tuple[list[Message], dict[str, Any], ResponseCache | None, str | None]:
+        if type(messages) is str:
+            messages = [{"role": "user", "content": messages}]
+        else:
+            _check_messages(messages)
+        if overrides and not overrides.keys().isdisjoint(CONSTRUCTOR_OPTIONS):
+            fixed = sorted(overrides.keys() & CONSTRUCTOR_OPTIONS)
+            raise TypeError(f"{fixed} are set when the LM is made (dx.LM(model, ...)), not per call")
+        params = {**self.kwargs, **overrides}
+        use_cache = params.pop("cache", self.cache)
+        rollout_id = params.pop("rollout_id", None)
+        if not use_cache:
+            return messages, params, None, None
+        return messages, params, get_cache(), request_key(self.model, messages, params, rollout_id)
+
+    def _span(self, messages: list[Message], params: dict[str, Any]) -> events.Span:
+        return events.span(
+            "lm.request",
+            self.component,
+            {"messages": messages, "params": params},
+            end="lm.response",
+            correlation_id=f"{self.model}#{events.new_id()}",
+        )
+
+    def _lookup(self, cache: ResponseCache | None, key: str) -> LMResponse | None:
+        start = time.perf_counter()
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            return None
+        entry = found[0]
+        usage = Usage(
+            entry.prompt_tokens,
+            entry.completion_tokens,
+            None if entry.cost is None else 0.0,  # a hit costs nothing
+            calls=1,
+            cache_hits=1,
+        )
+        latency = (time.perf_counter() - start) * 1000
+        return LMResponse(entry.text, usage, entry.model, entry.finish_reason, True, latency)
+
+    async def _fetch(
+        self,
+        messages: list[Message],
+        params: dict[str, Any],
+        cache: ResponseCache | None,
+        key: str | None,
+        span: events.Span,
+    ) -> LMResponse:
+        shared = self._shared
+        breaker, limiter, retry = shared.breaker, shared.limiter, shared.retry
+        estimate = _estimate_tokens(messages, params) if limiter is not None else 0
+        start = time.perf_counter()
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                breaker.before()
+                if limiter is not None:
+                    wait = limiter.reserve(estimate)
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                try:
+                    response = await self._agenerate(messages, params)
+                except LMError as error:
+                    _judge(breaker, error)
+                    delay = retry.delay(attempt, error)
+                    if delay is None:
+                        reason = retry.give_up_reason(attempt, error)
+                        if not reason:
+                            raise
+                        raise LMError(
+                            f"{error} ({reason})",
+                            provider=error.provider,
+                            status=error.status,
+                            retryable=error.retryable,
+                            retry_after=error.retry_after,
+                        ) from error
+                    events.emit(
+                        "lm.retry",
+                        self.component,
+                        {"attempt": attempt, "delay_s": round(delay, 3), "status": error.status, "error": str(error)},
+                    )
+                    await retry.sleep(delay)
+                    continue
+                except BaseException:
+                    breaker.released()
+                    raise
+                breaker.succeeded()
+                break
+        finally:
+            span.set(attempts=attempt)
+        response.latency_ms = (time.perf_counter() - start) * 1000
+        usage = response.usage
+        usage.calls = 1
+        usage.cache_hits = 0
+        if usage.cost is None:
+            usage.cost = cost(self.price, usage.prompt_tokens, usage.completion_tokens)
+        if limiter is not None:
+            limiter.settle(estimate, usage.total_tokens)
+        if cache is not None and key is not None:
+            cache.put(
+                key,
+                Entry(
+                    response.text,
+                    response.model,
+                    response.finish_reason,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.cost,
+                ),
+            )
+        return response
+
+    @staticmethod
+    def _finish(span: events.Span, response: LMResponse) -> None:
+        usage = response.usage
+        if response.cache_hit:
+            span.set(attempts=0)
+        span.set(
+            text=response.text,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=usage.cost,
+            cache_hit=response.cache_hit,
+            finish_reason=response.finish_reason,
+        )
 
     def _account(self, messages: list[Message], params: dict[str, Any], response: LMResponse) -> None:
         self.usage.add(response.usage)
         record(response.usage)
-        self.history.append(HistoryEntry(messages, _public(params), response))
+        entry = HistoryEntry(messages, params, response)
+        self.history.append(entry)
+        remember(entry)
 
-    async def _agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
-        raise NotImplementedError
+
+def _judge(breaker: CircuitBreaker, error: LMError) -> None:
+    """Tell the breaker what a failed attempt says about the provider."""
+    if error.retryable:
+        if error.status == 429:
+            breaker.released()  # rate limiting is flow control, not an outage
+        else:
+            breaker.failed(error)
+    elif error.status == 200:
+        breaker.failed(error)  # the provider answered something unreadable
+    else:
+        breaker.succeeded()  # a 4xx or a refusal: the provider is up
 
 
-def _public(params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters fit for traces and history (client-only options removed)."""
-    return {key: value for key, value in params.items() if key not in CALL_OPTIONS}
+def _check_messages(messages: Any) -> None:
+    if type(messages) is not list or not messages:
+        raise TypeError(
+            "messages must be a non-empty list of {'role': ..., 'content': ...} dicts (or one prompt string), "
+            f"got {type(messages).__name__}"
+        )
+    for index, message in enumerate(messages):
+        if type(message) is not dict or message.get("role") not in _ROLES or "content" not in message:
+            raise TypeError(
+                f"messages[{index}] must be a dict with 'role' (one of {sorted(_ROLES)}) and 'content', "
+                f"got {message!r}"[:300]
+            )
+
+
+def _estimate_tokens(messages: list[Message], params: dict[str, Any]) -> int:
+    """A rough token count before the call (4 characters a token, plus the reply budget)."""
+    chars = sum(len(str(message.get("content", ""))) for message in messages)
+    return chars // 4 + int(params.get("max_tokens") or 0)

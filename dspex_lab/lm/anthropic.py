@@ -1,0 +1,117 @@
+"""Anthropic's Messages API.
+
+    dx.LM("anthropic/claude-3-5-haiku-latest")     # ANTHROPIC_API_KEY
+
+Request to `{api_base}/v1/messages` with `x-api-key` and `anthropic-version`:
+system messages go to the top-level `system`, the rest stay user/assistant
+turns, `max_tokens` is required (default 4096 here), `stop` becomes
+`stop_sequences`. A JSON-schema `response_format` becomes one forced tool whose
+input is the answer. Reply: content blocks (`text`, `tool_use`), `stop_reason`
+(end_turn, max_tokens, stop_sequence, tool_use, refusal), `usage.input_tokens` /
+`usage.output_tokens`. Errors: `{"type": "error", "error": {"type", "message"}}`;
+529 means overloaded and is retried.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dspex_lab.lm.base import LMResponse, Message
+from dspex_lab.lm.http import HTTPLM
+from dspex_lab.lm.usage import Usage
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+}
+
+
+class AnthropicLM(HTTPLM):
+    """A Claude model over the Messages API; see the module docstring."""
+
+    provider = "anthropic"
+    env_keys = ("ANTHROPIC_API_KEY",)
+    default_api_base = "https://api.anthropic.com"
+    static_headers = {"anthropic-version": API_VERSION}
+    supports_structured_output = True
+
+    def url(self) -> str:
+        return self.api_base + "/v1/messages"
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {"x-api-key": key}
+
+    def payload(self, messages: list[Message], params: dict[str, Any]) -> dict[str, Any]:
+        system, turns = [], []
+        for message in messages:
+            role = message["role"]
+            if role in ("system", "developer"):
+                system.append(message["content"])
+            elif role in ("user", "assistant"):
+                turns.append({"role": role, "content": message["content"]})
+            else:
+                raise ValueError(f"the Anthropic Messages API has no {role!r} role; use user or assistant")
+        body: dict[str, Any] = {"model": self.model_name, "max_tokens": params.get("max_tokens") or DEFAULT_MAX_TOKENS}
+        if system:
+            body["system"] = "\n\n".join(str(part) for part in system)
+        body["messages"] = turns
+        for name, value in params.items():
+            if name == "max_tokens":
+                continue
+            if name == "stop":
+                body["stop_sequences"] = [value] if isinstance(value, str) else list(value)
+            elif name == "response_format":
+                body.update(_forced_tool(value))
+            else:
+                body[name] = value
+        return body
+
+    def read_reply(self, data: Any) -> LMResponse:
+        stop = data.get("stop_reason")
+        if stop == "refusal":
+            raise self.content_filtered("stop_reason=refusal")
+        texts = []
+        for block in data["content"]:
+            if block["type"] == "text":
+                texts.append(block["text"])
+            elif block["type"] == "tool_use":
+                texts.append(json.dumps(block["input"], ensure_ascii=False))
+        usage = data["usage"]
+        prompt = (
+            usage["input_tokens"]
+            + (usage.get("cache_creation_input_tokens") or 0)
+            + (usage.get("cache_read_input_tokens") or 0)
+        )
+        return LMResponse(
+            "".join(texts),
+            Usage(prompt, usage["output_tokens"], calls=1),
+            self.model,
+            _FINISH.get(stop, stop),
+        )
+
+    def error_message(self, data: Any) -> str | None:
+        error = data["error"]
+        return f"{error['message']} ({error['type']})" if error.get("type") else error["message"]
+
+
+def _forced_tool(response_format: Any) -> dict[str, Any]:
+    """A JSON-schema response format as one tool the model must call.
+
+    JSON mode without a schema has no Anthropic counterpart and is left to the prompt.
+    """
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return {}
+    spec = response_format.get("json_schema") or {}
+    name = spec.get("name") or "outputs"
+    tool = {
+        "name": name,
+        "description": "Give the answer by calling this tool with the output fields.",
+        "input_schema": spec.get("schema") or {"type": "object"},
+    }
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": name}}

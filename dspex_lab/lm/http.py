@@ -1,0 +1,203 @@
+"""What every HTTP provider shares: keys, the request, status handling, and readable errors.
+
+A provider subclass says how to build its payload and URL, how to read its
+reply and its error bodies; this class sends the bytes through the transport
+and turns every failure into an `LMError` that names the provider, the status,
+the provider's own message and what to do, marked retryable or not.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from dspex_lab.errors import ConfigurationError, LMError
+from dspex_lab.lm import transport
+from dspex_lab.lm.base import BaseLM, LMResponse, Message
+from dspex_lab.lm.retry import RETRYABLE_STATUSES
+from dspex_lab.lm.secret import Secret, redact, resolve_key
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+_HINTS = {
+    401: "check the API key (api_key= or ${env})",
+    403: "check that the API key may use this model",
+    404: "check the model name and api_base",
+}
+
+
+class HTTPLM(BaseLM):
+    """Base class of providers reached over HTTP (OpenAI, Anthropic, Gemini).
+
+    `api_key` defaults to the provider's environment variable(s) (`env_keys`);
+    `api_base` to the provider's public endpoint; `timeout` bounds each attempt,
+    in seconds; `headers` are sent with every request.
+    """
+
+    env_keys: ClassVar[tuple[str, ...]] = ()
+    default_api_base: ClassVar[str] = ""
+    key_required: ClassVar[bool] = True
+    static_headers: ClassVar[dict[str, str]] = {}
+    _transient = ("_shared", "_header_cache")
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | Secret | None = None,
+        api_base: str | None = None,
+        timeout: float = 120.0,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model, **kwargs)
+        self.model_name = model.split("/", 1)[1] if "/" in model else model
+        self.api_base = (api_base or self.default_api_base).rstrip("/")
+        if not self.api_base.startswith(("http://", "https://")):
+            raise ConfigurationError(f"api_base {self.api_base!r} must start with http:// or https://")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+        self.timeout = float(timeout)
+        self.extra_headers = dict(headers or {})
+        self._api_key = resolve_key(api_key, self.env_keys)
+        self._header_cache: dict[str, str] | None = None
+
+    # -- what a provider defines ------------------------------------------------------------------
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def payload(self, messages: list[Message], params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def read_reply(self, data: Any) -> LMResponse:
+        """The response from a 200 body; KeyError/TypeError/IndexError mean an unexpected shape."""
+        raise NotImplementedError
+
+    def error_message(self, data: Any) -> str | None:
+        """The provider's own message in an error body, if it has the provider's shape."""
+        raise NotImplementedError
+
+    def retry_after_in_body(self, data: Any) -> float | None:
+        return None
+
+    # -- the request --------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers = self._header_cache
+        if headers is None:
+            key = self._key()
+            headers = {"Content-Type": "application/json", **self.static_headers, **self.extra_headers}
+            if key is not None:
+                headers.update(self.auth_headers(key.reveal()))
+            self._header_cache = headers
+        return headers
+
+    def _key(self) -> Secret | None:
+        if self._api_key is None:
+            self._api_key = resolve_key(None, self.env_keys)
+        if self._api_key is None and self.key_required and self.api_base == self.default_api_base:
+            names = " or ".join(self.env_keys)
+            raise ConfigurationError(f"no API key for {self.model}: pass api_key=... or set {names}")
+        return self._api_key
+
+    async def _agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+        body = _dumps(self.payload(messages, params)).encode("utf-8")
+        url = self.url()
+        try:
+            reply = await transport.post(url, self._headers(), body, self.timeout)
+        except transport.TransportError as exc:
+            what = {"timeout": "timed out", "truncated": "sent a cut-off reply", "connection": "could not be reached"}
+            raise LMError(
+                self._redact(f"{self.provider} at {url} {what[exc.kind]}: {exc}"),
+                provider=self.provider,
+                retryable=True,
+            ) from None
+        if reply.status != 200:
+            raise self._status_error(reply)
+        try:
+            data = json.loads(reply.body)
+        except ValueError:
+            raise LMError(
+                f"{self.provider} at {url} answered 200 with a body that is not JSON: {_snippet(reply.body)}; "
+                f"check that api_base points at a{'n' if self.provider[0] in 'aeiou' else ''} "
+                f"{self.provider}-compatible API",
+                provider=self.provider,
+                status=200,
+            ) from None
+        try:
+            return self.read_reply(data)
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+            raise LMError(
+                f"{self.provider} at {url} answered 200 but the reply lacks {exc!s} where the "
+                f"{self.provider} format has it: {_snippet(reply.body)}",
+                provider=self.provider,
+                status=200,
+            ) from None
+
+    def _status_error(self, reply: transport.HTTPReply) -> LMError:
+        status = reply.status
+        try:
+            data = json.loads(reply.body)
+            message = self.error_message(data)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+            data, message = None, None
+        shown = message or _snippet(reply.body) or "(empty body)"
+        retry_after = _retry_after(reply.headers)
+        if retry_after is None and data is not None:
+            retry_after = self.retry_after_in_body(data)
+        text = f"{self.provider} returned HTTP {status} for {self.model}: {shown}"
+        hint = _HINTS.get(status)
+        if hint:
+            text += "; " + hint.replace("${env}", " or ".join(self.env_keys) or "the provider's key variable")
+        return LMError(
+            self._redact(text),
+            provider=self.provider,
+            status=status,
+            retryable=status in RETRYABLE_STATUSES or status >= 500,
+            retry_after=retry_after,
+        )
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._api_key)
+
+    def content_filtered(self, detail: str) -> LMError:
+        """The error for a reply stopped by the provider's content filter (not retried)."""
+        return LMError(
+            f"{self.provider} stopped the reply of {self.model} with its content filter ({detail}); "
+            "rephrase the input or handle this example separately",
+            provider=self.provider,
+        )
+
+
+def _snippet(body: bytes, limit: int = 300) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date); headers are case-insensitive."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

