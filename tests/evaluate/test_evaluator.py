@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 import dspex_lab as dx
-from dspex_lab.evaluate import CancelToken, RunMismatchError
+from dspex_lab.evaluate import CancelToken, RunMismatchError, RunStore
+from dspex_lab.testing import ProviderServer
 from dspex_lab.trace.events import Event
 
 QUESTION = re.compile(r"\[\[ ## question ## \]\]\n(.*?)\n")
@@ -320,3 +321,217 @@ def test_dx_evaluate_evaluates_even_after_its_package_was_imported_first():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "1.0"
+
+
+# --- against the loopback provider server, through the real OpenAI-compatible client ------------
+
+ORACLE_QUESTION = re.compile(r"\[\[ ## question ## \]\]\n(.*?)\n")
+
+
+def answer_correctly(request: Any) -> str:
+    """The server's reply: the right answer to "question <n>" is "answer <n>"."""
+    number = ORACLE_QUESTION.search(request.last_user_message).group(1).split()[-1]
+    return f"[[ ## answer ## ]]\nanswer {number}\n\n[[ ## completed ## ]]"
+
+
+def numbered(n: int) -> list[dx.Example]:
+    return [dx.Example(question=f"question {i}", answer=f"answer {i}").with_inputs("question") for i in range(n)]
+
+
+def test_a_provider_error_on_one_request_fails_only_its_example():
+    with ProviderServer(responder=answer_correctly) as server:
+        lm = dx.LM("openai/test", api_base=server.url, api_key="x", cache=False, num_retries=0)
+        server.inject(400, count=1, message="this prompt is not allowed")
+
+        result = dx.evaluate(dx.Predict("question -> answer", lm=lm), numbered(12), exact_match, concurrency=4,
+                             progress=False)  # fmt: skip
+
+    [failed] = result.errors
+    assert "this prompt is not allowed" in failed.error
+    assert result.finished == 12
+    assert result.score == 11 / 12
+    assert result.usage.calls == 11
+
+
+CHILD = """
+import sys
+import dspex_lab as dx
+
+url, db, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+
+class Lines:
+    def on_event(self, event):
+        if event.kind == "evaluate.example":
+            print("done", event.payload["index"], flush=True)
+
+
+def exact_match(example, prediction, trace=None):
+    return example.answer == prediction.answer
+
+
+lm = dx.LM("openai/test", api_base=url, api_key="x", cache=False)
+devset = [dx.Example(question=f"question {i}", answer=f"answer {i}").with_inputs("question") for i in range(n)]
+result = dx.evaluate(dx.Predict("question -> answer", lm=lm), devset, exact_match, concurrency=4,
+                     run_id="killed", db_path=db, progress=Lines())
+print("result", result.status, result.finished, result.score, sum(r.resumed for r in result.results), flush=True)
+"""
+
+
+def test_a_run_killed_with_sigkill_resumes_and_scores_every_example_exactly_once(tmp_path):
+    total, answered_before_kill = 40, 10
+    db = tmp_path / "runs.sqlite3"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    stalled = threading.Event()
+
+    def answer_then_stall(request: Any) -> str:
+        # From the request after the 10th on, replies are held for an hour: the
+        # child is killed with requests in flight and nothing more finished.
+        if server.served == answered_before_kill and not stalled.is_set():
+            stalled.set()
+            server.latency = 3600
+        return answer_correctly(request)
+
+    with ProviderServer(responder=answer_then_stall) as server:
+        command = [sys.executable, str(script), server.url, str(db), str(total)]
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        done_lines = []
+        while len(done_lines) < answered_before_kill:
+            line = child.stdout.readline()
+            assert line, f"the child exited early: {child.wait()} {child.stderr.read()}"
+            done_lines.append(line)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        child.stderr.close()
+
+        with RunStore(db) as store:
+            after_kill = store.rows("killed")
+        assert child.returncode == -signal.SIGKILL
+        assert server.served > answered_before_kill  # requests were in flight at the kill
+        assert sorted(row["idx"] for row in after_kill) == sorted(int(line.split()[1]) for line in done_lines)
+        assert len(after_kill) == answered_before_kill
+
+        server.latency = 0
+        served_before = server.served
+        resumed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+
+        assert resumed.stdout.splitlines()[-1] == f"result completed {total} 1.0 {answered_before_kill}"
+        assert server.served - served_before == total - answered_before_kill
+        with RunStore(db) as store:
+            rows = store.rows("killed")
+        assert [row["idx"] for row in rows] == list(range(total))
+        assert all(row["error"] is None and row["scores"] == {"exact_match": 1.0} for row in rows)
+
+
+KERNEL_CELL = """
+import asyncio, sys, threading, time
+import dspex_lab as dx
+
+lm = dx.ScriptedLM(lambda messages: {"answer": "a"})
+
+
+class Held(dx.Module):
+    def __init__(self):
+        self.predict = dx.Predict("question -> answer", lm=lm)
+
+    async def aforward(self, question):
+        if int(question[1:]) >= 3:
+            await asyncio.Event().wait()
+        return await self.predict.acall(question=question)
+
+
+def say_ready_once_the_cell_waits(main=threading.main_thread().ident):
+    def waiting():
+        names, frame = [], sys._current_frames().get(main)
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        return names[:3] == ["wait", "result", "run_sync"]
+
+    while not waiting():
+        time.sleep(0.001)
+    print("ready", flush=True)
+
+
+class Progress:
+    done = 0
+
+    def on_event(self, event):
+        if event.kind == "evaluate.example":
+            self.done += 1
+            if self.done == 3:
+                threading.Thread(target=say_ready_once_the_cell_waits).start()
+
+
+devset = [dx.Example(question=f"q{i}", answer="a").with_inputs("question") for i in range(10)]
+result = dx.evaluate(Held(), devset, lambda e, p: e.answer == p.answer, concurrency=2, progress=Progress())
+print("result", result.status, result.finished, result.score, flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    """A real IPython kernel (ipykernel), shared by the tests of this module that need one."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path_factory.mktemp("kernel")))
+    yield km, kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def run_cell(kernel, code: str, on_output: Any = None) -> str:
+    """Execute `code` in the kernel; returns its output, raising if the cell failed."""
+    _, kc = kernel
+    msg_id = kc.execute(code)
+    output = ""
+    while True:
+        msg = kc.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            output += msg["content"]["text"]
+            if on_output is not None:
+                on_output(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            output += "\n".join(msg["content"]["traceback"])
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    while True:
+        reply = kc.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    assert reply["content"]["status"] == "ok", output
+    return output
+
+
+@pytest.mark.slow
+def test_a_kernel_interrupt_returns_the_partial_result_in_jupyter(kernel):
+    km, _ = kernel
+
+    def interrupt_when_ready(text: str) -> None:
+        if "ready" in text:
+            km.interrupt_kernel()
+
+    output = run_cell(kernel, KERNEL_CELL, interrupt_when_ready)
+
+    assert "result cancelled 3 1.0" in output
+
+
+@pytest.mark.slow
+def test_progress_true_picks_the_registered_notebook_panel_inside_a_kernel(kernel):
+    output = run_cell(
+        kernel,
+        "from dspex_lab.evaluate import progress\n"
+        "class Panel:\n"
+        "    def on_event(self, event):\n"
+        "        pass\n"
+        "print('without', type(progress.resolve(True)).__name__)\n"
+        "progress.register_notebook_progress(Panel)\n"
+        "print('with', type(progress.resolve(True)).__name__)\n",
+    )
+
+    assert "without TerminalProgress" in output
+    assert "with Panel" in output
