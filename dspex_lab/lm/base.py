@@ -195,6 +195,7 @@ class BaseLM:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.update(dict.fromkeys(self._transient))
         self.history = deque(maxlen=self.history_size)
         self._shared = _Shared(self, self._options)
 

@@ -19,7 +19,8 @@ class CircuitBreaker:
     failure opens it for another cool-down. Failures are what a provider does
     wrong (5xx, timeouts, dropped connections); a 4xx is the caller's problem and
     counts as the provider being up. `on_change(state, failures)` is told of
-    every transition. Safe to share between threads and event loops.
+    every transition; `clock` (seconds, monotonic) can be replaced to drive
+    the cool-down in tests. Safe to share between threads and event loops.
     """
 
     def __init__(
@@ -37,7 +38,7 @@ class CircuitBreaker:
         self.threshold = threshold
         self.cooldown = cooldown
         self.on_change = on_change
-        self._clock = clock
+        self.clock = clock
         self._lock = threading.Lock()
         self._state = CLOSED
         self._failures = 0
@@ -57,7 +58,7 @@ class CircuitBreaker:
             return
         with self._lock:
             if self._state == OPEN:
-                remaining = self._opened_at + self.cooldown - self._clock()
+                remaining = self._opened_at + self.cooldown - self.clock()
                 if remaining <= 0:
                     self._set(HALF_OPEN)
                     return
@@ -90,7 +91,7 @@ class CircuitBreaker:
             self._failures += 1
             self._last_error = f"{type(error).__name__}: {error}"[:300]
             if self._state == HALF_OPEN or (self._state == CLOSED and self._failures >= self.threshold):
-                self._opened_at = self._clock()
+                self._opened_at = self.clock()
                 self._set(OPEN)
 
     def released(self) -> None:
@@ -100,7 +101,7 @@ class CircuitBreaker:
         """
         with self._lock:
             if self._state == HALF_OPEN:
-                self._opened_at = self._clock() - self.cooldown
+                self._opened_at = self.clock() - self.cooldown
                 self._set(OPEN)
 
     def _set(self, state: str) -> None:

@@ -30,7 +30,8 @@ class RateLimiter:
     `reserve(tokens)` takes capacity at once and returns how long the caller must
     wait before sending, so callers are served in the order they asked, from any
     thread or event loop. Tokens are estimated before the call and corrected with
-    `settle()` once the reply says how many were used.
+    `settle()` once the reply says how many were used. `clock` (seconds,
+    monotonic) can be replaced to drive the buckets in tests.
     """
 
     def __init__(
@@ -41,7 +42,7 @@ class RateLimiter:
                 raise ValueError(f"{name} must be a positive number per minute, got {value}")
         self.rpm = rpm
         self.tpm = tpm
-        self._clock = clock
+        self.clock = clock
         self._lock = threading.Lock()
         now = clock()
         self._requests = _Bucket(rpm, now) if rpm else None
@@ -53,7 +54,7 @@ class RateLimiter:
     def reserve(self, tokens: int) -> float:
         """Reserve one request and `tokens` tokens; returns the seconds to wait before sending."""
         with self._lock:
-            now = self._clock()
+            now = self.clock()
             wait = 0.0
             if self._requests is not None:
                 wait = self._requests.take(1, now)

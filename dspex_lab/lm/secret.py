@@ -6,6 +6,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from dspex_lab.trace.events import register_secret
+
 
 class Secret:
     """An API key. `repr`/`str` show a placeholder; pickling keeps only where it came from.
@@ -20,6 +22,7 @@ class Secret:
     def __init__(self, value: str, env: str | None = None) -> None:
         self._value = value
         self._env = env
+        register_secret(value)  # the trace store redacts it wherever it might turn up
 
     def reveal(self) -> str:
         """The key itself, for the request header only."""

@@ -113,13 +113,19 @@ _sessions = _LoopSessions()
 atexit.register(_sessions.close_all)
 
 
+def session() -> aiohttp.ClientSession:
+    """The running loop's session (opened on first use)."""
+    return _sessions.get()
+
+
 async def post(url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> HTTPReply:
     """POST `body` to `url` and return the complete reply, or raise TransportError."""
     import aiohttp
 
-    session = _sessions.get()
     try:
-        async with session.post(url, data=body, headers=headers, timeout=_sessions.timeout(timeout)) as response:
+        async with _sessions.get().post(
+            url, data=body, headers=headers, timeout=_sessions.timeout(timeout)
+        ) as response:
             data = await response.read()
             return HTTPReply(response.status, response.headers, data)
     except TimeoutError:
