@@ -104,7 +104,6 @@ class BaseLM:
     provider: str = "base"
     supports_structured_output: bool = False
     history_size: int = 100
-    _transient: tuple[str, ...] = ("_shared",)
 
     def __init__(
         self,
@@ -189,13 +188,13 @@ class BaseLM:
         return self
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in self._transient}
+        # The shared runtime (locks, breaker state) and the history stay with this process.
+        state = {k: v for k, v in self.__dict__.items() if k != "_shared"}
         state["history"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.__dict__.update(dict.fromkeys(self._transient))
         self.history = deque(maxlen=self.history_size)
         self._shared = _Shared(self, self._options)
 

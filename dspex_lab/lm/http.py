@@ -41,7 +41,6 @@ class HTTPLM(BaseLM):
     default_api_base: ClassVar[str] = ""
     key_required: ClassVar[bool] = True
     static_headers: ClassVar[dict[str, str]] = {}
-    _transient = ("_shared", "_header_cache")
 
     def __init__(
         self,
@@ -63,7 +62,7 @@ class HTTPLM(BaseLM):
         self.timeout = float(timeout)
         self.extra_headers = dict(headers or {})
         self._api_key = resolve_key(api_key, self.env_keys)
-        self._header_cache: dict[str, str] | None = None
+        self._base_headers = {"Content-Type": "application/json", **self.static_headers, **self.extra_headers}
 
     # -- what a provider defines ------------------------------------------------------------------
 
@@ -90,14 +89,11 @@ class HTTPLM(BaseLM):
     # -- the request --------------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        headers = self._header_cache
-        if headers is None:
-            key = self._key()
-            headers = {"Content-Type": "application/json", **self.static_headers, **self.extra_headers}
-            if key is not None:
-                headers.update(self.auth_headers(key.reveal()))
-            self._header_cache = headers
-        return headers
+        # Built for each request: a stored copy would put the key in vars(lm) and in pickles.
+        key = self._key()
+        if key is None:
+            return self._base_headers
+        return {**self._base_headers, **self.auth_headers(key.reveal())}
 
     def _key(self) -> Secret | None:
         if self._api_key is None:
