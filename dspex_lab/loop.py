@@ -80,10 +80,13 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         holder.append(task)
         task.add_done_callback(lambda t: _copy_outcome(t, done))
 
-    loop.call_soon_threadsafe(start)
     try:
+        loop.call_soon_threadsafe(start)
         return done.result()
     except KeyboardInterrupt:
+        if done.cancel():
+            # Interrupted before the task started: it never will.
+            raise
         loop.call_soon_threadsafe(lambda: holder and holder[0].cancel())
         try:
             return done.result()

@@ -428,7 +428,7 @@ def _parse_side(text: str, start: int, end: int, kind: FieldKind, scope: dict[st
     segment = text[start:end]
     if not segment.strip():
         side = "input fields before" if kind == "input" else "output fields after"
-        raise SignatureError(f"no {side} '->'", text=text, token="->", position=start if kind == "output" else end)
+        raise SignatureError(f"no {side} '->'", text=text, token="->", position=start - 2 if kind == "output" else end)
     fields = []
     for piece, offset in _split_top_level(segment):
         position = start + offset + (len(piece) - len(piece.lstrip()))

@@ -157,7 +157,7 @@ def _parse_literal(text: Any, annotation: Any) -> Any:
     raw = str(text).strip()
     if raw.startswith(("Literal[", "str[")) and raw.endswith("]"):
         raw = raw[raw.index("[") + 1 : -1]
-    raw = _unquote(raw).rstrip(".")
+    raw = _unquote(raw.rstrip(".")).rstrip(".")
     for value in allowed:
         if raw == str(value):
             return value

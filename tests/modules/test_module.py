@@ -1,0 +1,136 @@
+"""Module: programs made of predictors, with structure, copies, resets, traces and save/load."""
+
+import asyncio
+import json
+
+import pytest
+
+import dspex_lab as dx
+
+
+class TwoStep(dx.Module):
+    def __init__(self):
+        self.draft = dx.Predict("question -> draft")
+        self.refine = dx.ChainOfThought("question, draft -> answer")
+
+    def forward(self, question):
+        draft = self.draft(question=question).draft
+        return self.refine(question=question, draft=draft)
+
+
+def scripted():
+    return dx.ScriptedLM([{"draft": "maybe 4"}, {"reasoning": "2 and 2 make 4", "answer": "4"}])
+
+
+def test_predictors_are_found_from_attributes_with_dotted_names():
+    program = TwoStep()
+    assert [name for name, _ in program.named_predictors()] == ["draft", "refine.predict"]
+    assert [name for name, _ in program.named_sub_modules()] == ["draft", "refine", "refine.predict"]
+
+
+def test_predictors_in_lists_and_dicts_are_found_too():
+    class Many(dx.Module):
+        def __init__(self):
+            self.steps = [dx.Predict("a -> b"), dx.Predict("b -> c")]
+            self.by_name = {"x": dx.Predict("c -> d")}
+
+    assert [name for name, _ in Many().named_predictors()] == ["steps[0]", "steps[1]", "by_name['x']"]
+
+
+def test_a_multi_step_program_runs_and_sums_usage_over_its_lm_calls():
+    with dx.context(lm=scripted()):
+        pred = TwoStep()(question="2+2?")
+    assert pred.answer == "4"
+    assert pred.reasoning == "2 and 2 make 4"
+    assert pred.usage.calls == 2
+
+
+def test_a_program_without_aforward_runs_async_in_a_worker_thread():
+    with dx.context(lm=scripted()):
+        pred = asyncio.run(TwoStep().acall(question="2+2?"))
+    assert pred.answer == "4"
+
+
+def test_components_are_named_by_their_path_in_the_root_program(trace_store):
+    program = TwoStep()
+    program.name = "qa"
+    with dx.context(lm=scripted()):
+        program(question="2+2?")
+    starts = [e["component"] for e in trace_store.records() if e["kind"] == "program.start"]
+    assert starts == ["qa", "qa.draft", "qa.refine", "qa.refine.predict"]
+
+
+def test_deepcopy_copies_demos_and_modules_but_shares_the_lm():
+    lm = dx.ScriptedLM([])
+    program = TwoStep()
+    program.draft.lm = lm
+    program.draft.demos = [dx.Example(question="q", draft="d")]
+    copy = program.deepcopy()
+    copy.draft.demos.append(dx.Example(question="q2", draft="d2"))
+    assert len(program.draft.demos) == 1
+    assert len(copy.draft.demos) == 2
+    assert copy.draft is not program.draft
+    assert copy.draft.lm is lm
+    assert copy.draft.uid != program.draft.uid
+
+
+def test_reset_removes_every_demo():
+    program = TwoStep()
+    program.draft.demos = [dx.Example(question="q", draft="d")]
+    program.refine.predict.demos = [dx.Example(question="q", draft="d", reasoning="r", answer="a")]
+    program.reset()
+    assert program.demos == {"draft": [], "refine.predict": []}
+
+
+def test_save_and_load_round_trip_demos_and_instructions(tmp_path):
+    program = TwoStep()
+    program.draft.demos = [dx.Example(question="1+1?", draft="2").with_inputs("question")]
+    program.refine.predict.instructions = "Answer with a number."
+    path = program.save(tmp_path / "program.json")
+
+    loaded = dx.load(path, into=TwoStep)
+    assert loaded.draft.demos == program.draft.demos
+    assert loaded.refine.predict.instructions == "Answer with a number."
+    assert json.loads(path.read_text())["format"] == "dspex_lab.program"
+
+
+def test_load_into_an_instance_leaves_that_instance_untouched(tmp_path):
+    source = TwoStep()
+    source.draft.demos = [dx.Example(question="q", draft="d")]
+    path = source.save(tmp_path / "p.json")
+    target = TwoStep()
+    loaded = dx.load(path, into=target)
+    assert len(loaded.draft.demos) == 1
+    assert target.draft.demos == []
+
+
+def test_load_refuses_a_file_for_another_program(tmp_path):
+    path = dx.Predict("question -> answer").save(tmp_path / "p.json")
+    with pytest.raises(ValueError, match=r"has predictors \['self'\], the program has \['draft', 'refine.predict'\]"):
+        dx.load(path, into=TwoStep)
+
+
+def test_load_refuses_a_mismatched_signature(tmp_path):
+    path = dx.Predict("question -> answer").save(tmp_path / "p.json")
+    with pytest.raises(ValueError, match="does not match"):
+        dx.load(path, into=dx.Predict("question -> reply"))
+
+
+def test_load_refuses_files_that_are_not_saved_programs(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        dx.load(bad, into=TwoStep)
+    bad.write_text('{"x": 1}')
+    with pytest.raises(ValueError, match="not a saved dspex_lab program"):
+        dx.load(bad, into=TwoStep)
+    with pytest.raises(FileNotFoundError, match="no saved program"):
+        dx.load(tmp_path / "missing.json", into=TwoStep)
+
+
+def test_a_module_without_forward_says_so():
+    class Empty(dx.Module):
+        pass
+
+    with pytest.raises(NotImplementedError, match="must define forward"):
+        Empty()(x=1)

@@ -1,0 +1,84 @@
+"""The synchronous bridge: works with or without a running loop, carries context, survives interrupts."""
+
+import asyncio
+import signal
+import threading
+
+import pytest
+
+import dspex_lab as dx
+from dspex_lab import settings
+from dspex_lab.loop import in_background_loop, run_sync
+
+
+def test_a_sync_call_works_while_another_loop_runs_in_this_thread():
+    lm = dx.ScriptedLM([{"answer": "4"}])
+
+    async def inside_a_running_loop():
+        # A Jupyter cell runs inside the kernel's loop exactly like this.
+        return dx.Predict("question -> answer", lm=lm)(question="2+2?").answer
+
+    assert asyncio.run(inside_a_running_loop()) == "4"
+
+
+def test_context_settings_travel_to_the_background_loop():
+    lm = dx.ScriptedLM([])
+
+    async def read():
+        return settings.get("lm")
+
+    with dx.context(lm=lm):
+        assert run_sync(read()) is lm
+
+
+def test_a_sync_call_from_inside_the_background_loop_is_refused_clearly():
+    async def nested():
+        assert in_background_loop()
+        return run_sync(asyncio.sleep(0))
+
+    with pytest.raises(RuntimeError, match="use the async form"):
+        run_sync(nested())
+
+
+def test_an_interrupt_cancels_the_task_and_returns_what_it_returns_on_cancellation():
+    started = threading.Event()
+    seen = []
+
+    async def work():
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            return "partial"
+
+    assert _run_with_sigint(work, started) == "partial"
+    assert seen == ["cancelled"]
+
+
+def test_an_interrupt_on_work_that_does_not_handle_it_raises_keyboard_interrupt():
+    started = threading.Event()
+
+    async def work():
+        started.set()
+        await asyncio.Event().wait()
+
+    with pytest.raises(KeyboardInterrupt):
+        _run_with_sigint(work, started)
+
+
+def _run_with_sigint(make_work, started):
+    """Call run_sync in the main thread and send it SIGINT once the work has started, as Ctrl-C does."""
+    assert threading.current_thread() is threading.main_thread()
+    main = threading.get_ident()
+
+    def deliver():
+        started.wait()
+        signal.pthread_kill(main, signal.SIGINT)
+
+    sender = threading.Thread(target=deliver)
+    sender.start()
+    try:
+        return run_sync(make_work())
+    finally:
+        sender.join()
