@@ -63,7 +63,7 @@ def test_json_round_trip_keeps_values_and_inputs():
 
 def test_unknown_attribute_names_the_fields_that_exist():
     with pytest.raises(AttributeError, match=r"no field 'answr'; its fields are \['question', 'answer'\]"):
-        dx.Example(question="q", answer="a").answr
+        _ = dx.Example(question="q", answer="a").answr
 
 
 def test_a_prediction_reads_fields_and_carries_raw_text_and_usage():
@@ -77,4 +77,4 @@ def test_a_prediction_reads_fields_and_carries_raw_text_and_usage():
     with pytest.raises(AttributeError, match="read-only"):
         pred.answer = "5"
     with pytest.raises(AttributeError, match="no field 'answr'"):
-        pred.answr
+        _ = pred.answr

@@ -85,7 +85,10 @@ def test_chat_adapter_messages_are_pinned_exactly():
         score=0.9,
     )
     incomplete = dx.Example(question="How tall is K2?", score=0.1)
-    inputs = {"question": "What is the capital of Peru?", "passage": "Lima is the capital of Peru.\nIt lies on the coast."}
+    inputs = {
+        "question": "What is the capital of Peru?",
+        "passage": "Lima is the capital of Peru.\nIt lies on the coast.",
+    }
 
     messages = dx.ChatAdapter().format(Rate, [complete, incomplete], inputs)
 

@@ -63,7 +63,7 @@ def test_a_missing_field_raises_with_the_raw_text_and_what_was_found():
 
 
 def test_a_value_of_the_wrong_type_names_the_field():
-    with pytest.raises(dx.AdapterParseError, match="field 'confidence'.*no number"):
+    with pytest.raises(dx.AdapterParseError, match=r"field .confidence..*no number"):
         parse("[[ ## answer ## ]]\nParis\n[[ ## confidence ## ]]\nvery sure")
 
 

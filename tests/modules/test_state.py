@@ -5,7 +5,9 @@ import dspex_lab as dx
 
 def changes(store, predictor):
     return [
-        e["payload"] for e in store.records() if e["kind"] == "state.change" and e["component"] == predictor.state_component
+        e["payload"]
+        for e in store.records()
+        if e["kind"] == "state.change" and e["component"] == predictor.state_component
     ]
 
 
