@@ -3,12 +3,14 @@
 The loopback provider server runs in its own process (so it does not compete
 with the client for the GIL) and answers every question correctly after 50 ms.
 Tracing stays on with the default bounded store. For each concurrency the
-script runs the evaluation several times and prints the median examples/s, the
-ratio to the latency limit (concurrency / 50 ms), and the peak RSS of this
-process. The last lines measure, side by side, what progress display and
-per-example persistence (run_id) cost.
+script runs the evaluation several times and prints the median examples/s and
+the ratio to the latency limit (concurrency / 50 ms). Peak memory is measured
+in a fresh process that runs one evaluation (after a short warm-up), so it is
+the footprint of one run, not of every run this script makes. The last lines
+measure, side by side, what the progress bar and per-example persistence
+(run_id) cost.
 
-    .venv/bin/python benchmarks/bench_evaluate.py [--examples 2000] [--repeats 3]
+    .venv/bin/python benchmarks/bench_evaluate.py [--examples 2000] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import os
 import re
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import dspex_lab as dx
+from dspex_lab.evaluate.progress import TerminalProgress
 from dspex_lab.testing import ProviderServer
 
 LATENCY = 0.05
@@ -42,6 +46,10 @@ def exact_match(example, prediction, trace=None):
 
 
 def peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent across fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -52,20 +60,41 @@ def run(program, devset, concurrency: int, **options) -> tuple[float, dx.Evaluat
     return len(devset) / (time.perf_counter() - start), result
 
 
+def numbered(n: int) -> list[dx.Example]:
+    return [dx.Example(question=f"question {i}", answer=f"answer {i}").with_inputs("question") for i in range(n)]
+
+
+def client(url: str) -> dx.Predict:
+    lm = dx.LM("openai/loopback", api_base=url + "/v1", api_key="sk-bench", cache=False)
+    return dx.Predict("question -> answer", lm=lm)
+
+
+def memory(url: str, examples: int) -> None:
+    """One evaluation in this (fresh) process; prints RSS before it and the peak."""
+    program = client(url)
+    devset = numbered(examples)
+    run(program, devset[:200], 64, progress=False)
+    before = peak_rss_mib()
+    rate, result = run(program, devset, 128, progress=False)
+    store = dx.trace.events.get_store()
+    print(f"{before:.1f} {peak_rss_mib():.1f} {rate:.1f} {len(store)} {result.score}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--memory-of", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_of:
+        memory(args.memory_of, args.examples)
+        return
 
     # The spawned server imports the oracle from this file.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
-    devset = [
-        dx.Example(question=f"question {i}", answer=f"answer {i}").with_inputs("question") for i in range(args.examples)
-    ]
+    devset = numbered(args.examples)
     with ProviderServer.spawn(latency=LATENCY, responder="bench_evaluate:oracle") as server:
-        lm = dx.LM("openai/loopback", api_base=server.url + "/v1", api_key="sk-bench", cache=False)
-        program = dx.Predict("question -> answer", lm=lm)
+        program = client(server.url)
         run(program, devset[:200], 64, progress=False)  # warm up connections and code paths
 
         print(f"{args.examples} examples, Predict + exact match, server latency {LATENCY * 1000:.0f} ms "
@@ -83,11 +112,16 @@ def main() -> None:
                 f"(runs: {', '.join(f'{r:.0f}' for r in rates)}; limit {limit:.0f}/s, "
                 f"{statistics.median(rates) / limit:.1%} of it)"
             )
-        print(f"peak RSS of this process: {peak_rss_mib():.1f} MiB")
+
+        command = [sys.executable, __file__, "--memory-of", server.url, "--examples", str(args.examples)]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        before, peak, rate, events, _ = out.split()
+        print(
+            f"peak RSS, one run of {args.examples} at concurrency 128 in a fresh process: {float(peak):.1f} MiB "
+            f"({float(before):.1f} MiB before the run; {events} events in the trace store; {float(rate):.0f} ex/s)"
+        )
 
         with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
-            from dspex_lab.evaluate.progress import TerminalProgress
-
             plain, bar, stored = [], [], []
             for repeat in range(args.repeats):
                 plain.append(run(program, devset, 128, progress=False)[0])
@@ -95,14 +129,12 @@ def main() -> None:
                 db = Path(tmp) / "runs.sqlite3"
                 stored.append(run(program, devset, 128, progress=False, run_id=f"bench-{repeat}", db_path=db)[0])
         base = statistics.median(plain)
-        print(f"side by side at concurrency 128, median of {args.repeats}:")
-        print(f"  plain                      {base:7.1f} examples/s")
-        print(f"  tqdm bar (events -> bar)   {statistics.median(bar):7.1f} examples/s "
+        print(f"side by side at concurrency 128, interleaved, median of {args.repeats}:")
+        print(f"  plain                       {base:7.1f} examples/s")
+        print(f"  tqdm bar (fed by events)    {statistics.median(bar):7.1f} examples/s "
               f"({statistics.median(bar) / base:.2f}x)")  # fmt: skip
-        print(f"  run_id (SQLite per example){statistics.median(stored):7.1f} examples/s "
+        print(f"  run_id (SQLite per example) {statistics.median(stored):7.1f} examples/s "
               f"({statistics.median(stored) / base:.2f}x)")  # fmt: skip
-        print(f"peak RSS of this process: {peak_rss_mib():.1f} MiB")
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,15 @@ rest go on); progress goes out as `evaluate.start` / `evaluate.example` /
 `evaluate.end` events tagged with the run id; the run can be stopped by
 `max_errors`, a `CancelToken`, `cancel_run(run_id)`, or by cancelling the task
 that awaits it, and in every case the outcomes finished so far come back.
+
+An optimizer running its teacher over a training set uses it like this::
+
+    async def attempt(example):
+        prediction = await teacher.acall(**example.inputs())
+        return prediction, metric(example, prediction)
+
+    report = await run_each(attempt, trainset, concurrency=8, progress=True, label="bootstrap")
+    kept = [trainset[o.index] for o in report.outcomes if o.ok and o.value[1]]
 """
 
 from __future__ import annotations

@@ -263,6 +263,19 @@ def test_failed_examples_are_run_again_on_resume(tmp_path):
     assert second.score == 1.0
 
 
+def test_running_a_finished_run_again_calls_nothing_and_gives_the_same_result(tmp_path):
+    db = tmp_path / "runs.sqlite3"
+    first = dx.evaluate(dx.Predict("question -> answer", lm=oracle(wrong={"q2"})), devset(5), exact_match,
+                        run_id="done", db_path=db, progress=False)  # fmt: skip
+    lm = oracle()
+    again = dx.evaluate(dx.Predict("question -> answer", lm=lm), devset(5), exact_match, run_id="done", db_path=db,
+                        progress=False)  # fmt: skip
+
+    assert lm.requests == []
+    assert again.score == first.score == 0.8
+    assert again.table["predicted_answer"].tolist() == first.table["predicted_answer"].tolist()
+
+
 def test_resuming_against_a_changed_devset_is_refused_clearly(tmp_path):
     db = tmp_path / "runs.sqlite3"
     dx.evaluate(dx.Predict("question -> answer", lm=oracle()), devset(3), exact_match, run_id="fixed", db_path=db,
