@@ -48,6 +48,11 @@ _EXPORTS: dict[str, str] = {
     "aevaluate": "dspex_lab.evaluate.evaluator",
     "Evaluate": "dspex_lab.evaluate.evaluator",
     "EvaluationResult": "dspex_lab.evaluate.result",
+    # tracing
+    "get_events": "dspex_lab.trace.query",
+    "get_state_at": "dspex_lab.trace.state",
+    "get_state_history": "dspex_lab.trace.state",
+    "get_message_flow": "dspex_lab.trace.flow",
 }
 
 _SUBMODULES = ("trace", "datasets")
@@ -96,3 +101,6 @@ if TYPE_CHECKING:
     from dspex_lab.prediction import Prediction
     from dspex_lab.settings import configure, context
     from dspex_lab.signature import InputField, OutputField, Signature
+    from dspex_lab.trace.flow import get_message_flow
+    from dspex_lab.trace.query import get_events
+    from dspex_lab.trace.state import get_state_at, get_state_history

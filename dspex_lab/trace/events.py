@@ -1,29 +1,61 @@
 """Emitting events: the one cheap call every layer makes.
 
 Every event has the same small schema (see `FIELDS`). Context (the current run
-and the enclosing span) lives in ContextVars, so it follows asyncio tasks and the
-synchronous bridge on its own. Emitting imports nothing heavy: the store keeps
-plain Python columns and builds pandas frames only when asked.
+and the enclosing span) lives in ContextVars, so it follows asyncio tasks, the
+synchronous bridge and `asyncio.to_thread` on its own; `bind(fn)` carries it
+into a plain thread or a thread pool. Emitting imports nothing heavy: the
+payload is frozen with `marshal` and the store appends to plain columns.
 
 Where events go is a `Sink`: an optional store plus listeners (live progress
-bars and panels). The process has one default sink; `use_store()` swaps in
-another for a block (tests, isolated runs). With no store and no listeners,
-`emit` and `span` return almost at once.
+bars and panels). The process has one default sink, created on first use with
+a bounded store; `use_store()` swaps in another for a block (tests, isolated
+runs). With no store and no listeners, `emit` and `span` return almost at once.
+
+Timestamps are nanoseconds since the epoch, read from the monotonic clock
+anchored to the wall clock at import: events in one process never go back in
+time when the system clock is stepped.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import itertools
+import logging
 import threading
 import time
+import uuid
 from asyncio import _get_running_loop, current_task
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
+
+from dspex_lab.trace.payload import MAX_TEXT, freeze, register_secret
 
 if TYPE_CHECKING:
     from dspex_lab.trace.store import EventStore
+
+__all__ = [
+    "FIELDS",
+    "MAX_TEXT",
+    "Event",
+    "Sink",
+    "Span",
+    "bind",
+    "current_run_id",
+    "current_span_id",
+    "emit",
+    "get_store",
+    "new_id",
+    "register_secret",
+    "run",
+    "set_default_store",
+    "span",
+    "subscribe",
+    "tracing_active",
+    "use_store",
+]
 
 FIELDS = (
     "ts",
@@ -37,12 +69,13 @@ FIELDS = (
     "payload",
 )
 
-MAX_TEXT = 32_768
-"""Longest string kept in a payload value; longer ones are cut and marked."""
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Event(NamedTuple):
-    """One event, as listeners receive it."""
+    """One event, as listeners receive it (the payload already cleaned of secrets and cut to size)."""
 
     ts: int
     kind: str
@@ -61,7 +94,7 @@ Listener = Callable[[Event], None]
 class Sink:
     """Where events go: an optional store and any number of listeners."""
 
-    __slots__ = ("store", "listeners")
+    __slots__ = ("listeners", "store")
 
     def __init__(self, store: EventStore | None, listeners: tuple[Listener, ...] = ()) -> None:
         self.store = store
@@ -78,13 +111,18 @@ _sink_override: ContextVar[Sink | None] = ContextVar("dspex_sink", default=None)
 _default_sink: Sink | None = None
 _sink_lock = threading.Lock()
 _ids = itertools.count(1)
+_thread_label = threading.local()
+_CLOCK_OFFSET = time.time_ns() - time.monotonic_ns()
+_monotonic_ns = time.monotonic_ns
+
+
+def now_ns() -> int:
+    """The current time as events record it: epoch nanoseconds that never step backwards."""
+    return _monotonic_ns() + _CLOCK_OFFSET
 
 
 def _sink() -> Sink:
-    sink = _sink_override.get()
-    if sink is not None:
-        return sink
-    return _default_sink if _default_sink is not None else _make_default_sink()
+    return _sink_override.get() or _default_sink or _make_default_sink()
 
 
 def _make_default_sink() -> Sink:
@@ -103,19 +141,24 @@ def _task_label() -> str:
         task = current_task(loop)
         if task is not None:
             return "task:" + task.get_name()
-    return "thread:" + threading.current_thread().name
-
-
-def _cap(payload: dict[str, Any]) -> dict[str, Any]:
-    for key, value in payload.items():
-        if type(value) is str and len(value) > MAX_TEXT:
-            payload[key] = value[:MAX_TEXT] + f"...[cut {len(value) - MAX_TEXT} chars]"
-    return payload
+    try:
+        return _thread_label.value
+    except AttributeError:
+        label = _thread_label.value = "thread:" + threading.current_thread().name
+        return label
 
 
 def new_id() -> int:
     """A process-unique id for a span or a correlation."""
     return next(_ids)
+
+
+def reserve_ids(highest: int) -> None:
+    """Make `new_id()` return only ids above `highest` (used after loading a saved trace)."""
+    global _ids
+    with _sink_lock:
+        probe = next(_ids)
+        _ids = itertools.count(max(probe, highest + 1))
 
 
 def emit(
@@ -127,35 +170,59 @@ def emit(
     span_id: int | None = None,
     parent_id: int | None = None,
 ) -> None:
-    """Record one event in the current sink. The payload dict is owned by the store afterwards."""
-    sink = _sink()
+    """Record one event in the current sink.
+
+    The payload is frozen on the spot (later changes to objects inside it are
+    not seen), cleaned of secrets and cut to size. `parent_id` defaults to the
+    enclosing span.
+    """
+    sink = _sink_override.get() or _default_sink or _make_default_sink()
     store = sink.store
-    listeners = sink.listeners
-    if store is None and not listeners:
+    if store is None and not sink.listeners:
         return
     if payload:
-        payload = _cap(payload)
+        blob, payload = freeze(payload)
+    else:
+        blob = payload = None
     if parent_id is None:
         parent_id = _parent.get()
-    ts = time.time_ns()
+    ts = _monotonic_ns() + _CLOCK_OFFSET
     run_id = _run_id.get()
     task = _task_label()
     if store is not None:
-        store.append(ts, kind, run_id, span_id, parent_id, component, task, correlation_id, payload)
-    if listeners:
+        store.append(ts, kind, run_id, span_id, parent_id, component, task, correlation_id, blob)
+    if sink.listeners:
         event = Event(ts, kind, run_id, span_id, parent_id, component, task, correlation_id, payload)
-        for listener in listeners:
-            listener(event)
+        for listener in sink.listeners:
+            try:
+                listener(event)
+            except Exception:
+                # A broken display must not break the call being traced.
+                log.warning("trace listener %r failed and was removed", listener, exc_info=True)
+                sink.listeners = tuple(entry for entry in sink.listeners if entry is not listener)
 
 
 class Span:
     """A timed step: emits `<start kind>` on entry and `<end kind>` on exit.
 
-    The end event carries `status` ("ok", "error" or "cancelled"), `duration_ms`,
-    the error message when there was one, and anything added with `set()`.
+    Both events carry the span's id. Events emitted inside the block (in this
+    task and the tasks it starts) get it as `parent_id`. The end event carries
+    `status` ("ok", "error" or "cancelled"), `duration_ms`, the error message
+    when there was one, and anything added with `set()`.
     """
 
-    __slots__ = ("kind_start", "kind_end", "component", "payload", "span_id", "correlation_id", "result", "_token", "_t0", "_on")
+    __slots__ = (
+        "_parent_id",
+        "_t0",
+        "_token",
+        "component",
+        "correlation_id",
+        "kind_end",
+        "kind_start",
+        "payload",
+        "result",
+        "span_id",
+    )
 
     def __init__(
         self,
@@ -178,29 +245,54 @@ class Span:
         self.result.update(fields)
 
     def __enter__(self) -> Span:
-        self._on = _sink().active
-        if not self._on:
+        sink = _sink_override.get() or _default_sink or _make_default_sink()
+        if sink.store is None and not sink.listeners:
             return self
-        self.span_id = next(_ids)
-        emit(self.kind_start, self.component, self.payload, correlation_id=self.correlation_id, span_id=self.span_id)
-        self._token = _parent.set(self.span_id)
-        self._t0 = time.perf_counter_ns()
+        self.span_id = span_id = next(_ids)
+        self._parent_id = parent_id = _parent.get()
+        emit(
+            self.kind_start,
+            self.component,
+            self.payload,
+            correlation_id=self.correlation_id,
+            span_id=span_id,
+            parent_id=parent_id,
+        )
+        self._token = _parent.set(span_id)
+        self._t0 = _monotonic_ns()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if not self._on:
+        if self.span_id is None:
             return
-        _parent.reset(self._token)
+        try:
+            _parent.reset(self._token)
+        except ValueError:
+            # Exited in another context than it was entered in (an async generator, say).
+            _parent.set(self._parent_id)
         result = self.result
-        result["duration_ms"] = (time.perf_counter_ns() - self._t0) / 1e6
+        result["duration_ms"] = (_monotonic_ns() - self._t0) / 1e6
         if exc_type is None:
             result.setdefault("status", "ok")
-        elif issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)) or exc_type.__name__ == "CancelledError":
+        elif issubclass(exc_type, KeyboardInterrupt | GeneratorExit) or exc_type.__name__ == "CancelledError":
             result["status"] = "cancelled"
         else:
             result["status"] = "error"
             result["error"] = f"{exc_type.__name__}: {exc}"
-        emit(self.kind_end, self.component, result, correlation_id=self.correlation_id, span_id=self.span_id)
+        emit(
+            self.kind_end,
+            self.component,
+            result,
+            correlation_id=self.correlation_id,
+            span_id=self.span_id,
+            parent_id=self._parent_id,
+        )
+
+    async def __aenter__(self) -> Span:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self.__exit__(exc_type, exc, tb)
 
 
 def span(
@@ -231,13 +323,34 @@ def current_span_id() -> int | None:
 
 
 @contextmanager
-def run(run_id: str) -> Iterator[str]:
-    """Tag every event emitted inside the block (and the tasks it starts) with `run_id`."""
+def run(run_id: str | None = None) -> Iterator[str]:
+    """Tag every event emitted inside the block (and the tasks it starts) with `run_id`.
+
+    Without an id, a fresh one is made (12 hex digits).
+    """
+    run_id = run_id or uuid.uuid4().hex[:12]
     token = _run_id.set(run_id)
     try:
         yield run_id
     finally:
         _run_id.reset(token)
+
+
+def bind(fn: Callable[P, T]) -> Callable[P, T]:
+    """`fn` wrapped to run in the caller's context (run, span, store) wherever it is called.
+
+    asyncio tasks and `asyncio.to_thread` carry the context by themselves; a
+    `threading.Thread` or a `ThreadPoolExecutor` starts from an empty one, so
+    hand them `events.bind(fn)` to keep events attached to the caller's span.
+    """
+    ctx = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def bound(*args: P.args, **kwargs: P.kwargs) -> T:
+        # A Context can be entered by one thread at a time; each call runs in its own copy.
+        return ctx.copy().run(fn, *args, **kwargs)
+
+    return bound
 
 
 def get_store() -> EventStore | None:
@@ -258,20 +371,24 @@ def use_store(store: EventStore | None) -> Iterator[EventStore | None]:
 def set_default_store(store: EventStore | None) -> None:
     """Replace the process's default store; None turns tracing off by default."""
     global _default_sink
-    listeners = _sink().listeners if _default_sink is not None else ()
-    _default_sink = Sink(store, listeners)
+    with _sink_lock:
+        listeners = _default_sink.listeners if _default_sink is not None else ()
+        _default_sink = Sink(store, listeners)
 
 
 def subscribe(listener: Listener) -> Callable[[], None]:
     """Call `listener(event)` for every event emitted through the current sink.
 
     Returns a function that removes the listener. Listeners run in the emitting
-    thread and must be quick.
+    thread and must be quick; one that raises is removed (and logged) so a
+    broken display never breaks a run.
     """
     sink = _sink()
-    sink.listeners = (*sink.listeners, listener)
+    with _sink_lock:
+        sink.listeners = (*sink.listeners, listener)
 
     def unsubscribe() -> None:
-        sink.listeners = tuple(entry for entry in sink.listeners if entry is not listener)
+        with _sink_lock:
+            sink.listeners = tuple(entry for entry in sink.listeners if entry is not listener)
 
     return unsubscribe
