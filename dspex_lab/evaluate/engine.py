@@ -110,9 +110,9 @@ async def run_each(
     run_id = run_id or new_run_id()
     todo = range(len(items)) if indices is None else indices
     report = RunReport(run_id, total=len(items), pending=len(todo))
+    consumer = progress_.resolve(progress)
     token = cancel if cancel is not None else CancelToken()
     unregister = register(run_id, token)
-    consumer = progress_.resolve(progress)
     unsubscribe = progress_.attach(consumer, run_id) if consumer is not None else None
     try:
         with events.run(run_id):
@@ -207,6 +207,7 @@ async def _drive(
     )
 
     def stop(status: str, reason: str) -> None:
+        # The status reads "completed" until something stops the run; the first stop wins.
         if report.status == "completed":
             report.status, report.reason = status, reason
             work.cancel()
