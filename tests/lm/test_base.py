@@ -411,3 +411,27 @@ def test_the_scripted_lm_runs_through_the_pipeline_with_the_cache_off(trace_stor
     assert [lm("same").text, lm("same").text] == ["first", "second"]
     assert [e["kind"] for e in lm_events(trace_store)] == ["lm.request", "lm.response"] * 2
     assert lm.usage.calls == 2
+
+
+def test_a_cancelled_call_ends_its_span_as_cancelled_and_leaves_the_breaker_closed(server, trace_store):
+    lm = make_lm(server, cache=False, circuit_threshold=1)
+
+    async def cancel_while_waiting():
+        loop = asyncio.get_running_loop()
+        arrived = asyncio.Event()
+
+        def responder(request):
+            loop.call_soon_threadsafe(arrived.set)
+            return "too late"
+
+        server.responder = responder
+        server.inject("slow", delay=30)
+        call = asyncio.create_task(lm.acall(QUESTION))
+        await arrived.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+    asyncio.run(cancel_while_waiting())
+    assert lm_events(trace_store)[-1]["payload"]["status"] == "cancelled"
+    assert lm.circuit_breaker.state == "closed"

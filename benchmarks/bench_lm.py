@@ -1,0 +1,128 @@
+"""LM client figures: client CPU per uncached call, cache hits from memory and disk, 500 in flight.
+
+Against the loopback provider server in its own process (zero latency, the same
+request every time), through a whole program call (`dx.Predict` to Prediction)
+with the default settings (tracing on). A bare `http.client` keep-alive call to
+the same server is measured in the same run as the floor. Each figure is the
+median of `--runs` runs.
+
+    .venv/bin/python benchmarks/bench_lm.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import statistics
+import tempfile
+import time
+
+import dspex_lab as dx
+from dspex_lab.lm.cache import get_cache
+from dspex_lab.testing import ProviderServer
+from dspex_lab.trace import events
+
+QUESTION = "What is 2+2?"
+
+
+def per_call(fn, n: int, clock) -> float:
+    """Microseconds of `clock` per call of `fn`, over n calls."""
+    start = clock()
+    for _ in range(n):
+        fn()
+    return (clock() - start) / n * 1e6
+
+
+def median_of(runs: int, fn, n: int, clock) -> float:
+    return statistics.median(per_call(fn, n, clock) for _ in range(runs))
+
+
+def bare_call(port: int, body: bytes):
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+
+    def call() -> None:
+        connection.request("POST", "/v1/chat/completions", body, headers)
+        json.loads(connection.getresponse().read())
+
+    return call
+
+
+def in_flight(n: int, latency: float) -> tuple[int, int, float]:
+    """(successes, errors, wall seconds) for n distinct calls started at once."""
+    with ProviderServer.spawn(latency=latency) as server:
+        lm = dx.LM("openai/bench", api_base=server.url, api_key="sk-bench", cache=False)
+
+        async def flood():
+            return await asyncio.gather(*(lm.acall(f"question {i}") for i in range(n)), return_exceptions=True)
+
+        start = time.perf_counter()
+        results = asyncio.run(flood())
+        wall = time.perf_counter() - start
+    errors = [r for r in results if isinstance(r, BaseException)]
+    return len(results) - len(errors), len(errors), wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--hits", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--in-flight", type=int, default=500)
+    args = parser.parse_args()
+    dx.configure(cache_dir=tempfile.mkdtemp(prefix="bench_lm_"))
+    runs = args.runs
+
+    with ProviderServer.spawn() as server:
+        uncached = dx.LM("openai/bench", api_base=server.url, api_key="sk-bench", cache=False)
+        program = dx.Predict("question -> answer", lm=uncached)
+        messages = dx.ChatAdapter().format(program.signature, [], {"question": QUESTION})
+        body = json.dumps({"model": "bench", "messages": messages}).encode()
+        bare = bare_call(server.port, body)
+
+        def predict() -> None:
+            program(question=QUESTION)
+
+        for _ in range(200):
+            predict()
+            bare()
+        cpu = time.process_time
+        print(f"uncached, client CPU per call (median of {runs} x {args.calls} calls):")
+        program_us = median_of(runs, predict, args.calls, cpu)
+        lm_us = median_of(runs, lambda: uncached(messages), args.calls, cpu)
+        bare_us = median_of(runs, bare, args.calls, cpu)
+        print(f"  program call to Prediction   {program_us / 1000:.3f} ms  ({program_us / bare_us:.1f}x bare)")
+        print(f"  lm(messages) alone           {lm_us / 1000:.3f} ms  ({lm_us / bare_us:.1f}x bare)")
+        print(f"  bare http.client keep-alive  {bare_us / 1000:.3f} ms")
+
+        cached = uncached.copy(cache=True)
+        hit_program = dx.Predict("question -> answer", lm=cached)
+
+        def hit() -> None:
+            hit_program(question=QUESTION)
+
+        hit()
+        wall = time.perf_counter
+        print(f"\ncache hit, program call to Prediction (median of {runs} x {args.hits} calls):")
+        memory_us = median_of(runs, hit, args.hits, wall)
+        with events.use_store(None):
+            memory_untraced_us = median_of(runs, hit, args.hits, wall)
+            lm_hit_us = median_of(runs, lambda: cached(messages), args.hits, wall)
+        cache = get_cache()
+        cache.memory_size = 0  # every lookup now reads the SQLite file
+        cache._memory.clear()
+        disk_us = median_of(runs, hit, args.hits, wall)
+        print(f"  from memory                  {memory_us:.0f} us  (tracing off: {memory_untraced_us:.0f} us)")
+        print(f"  from disk (SQLite)           {disk_us:.0f} us")
+        print(f"  lm(messages) memory hit      {lm_hit_us:.0f} us  (tracing off)")
+
+    latency = 0.5
+    ok, failed, seconds = in_flight(args.in_flight, latency)
+    print(f"\n{args.in_flight} requests in flight at once from one process (server latency {latency * 1000:g} ms):")
+    print(f"  {ok} answered, {failed} errors, all done in {seconds:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
