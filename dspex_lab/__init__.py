@@ -48,10 +48,14 @@ _EXPORTS: dict[str, str] = {
     "aevaluate": "dspex_lab.evaluate.evaluator",
     "Evaluate": "dspex_lab.evaluate.evaluator",
     "EvaluationResult": "dspex_lab.evaluate.result",
+    # optimizers
+    "LabeledFewShot": "dspex_lab.optimize.labeled",
+    "BootstrapFewShot": "dspex_lab.optimize.bootstrap",
+    "BootstrapFewShotWithRandomSearch": "dspex_lab.optimize.random_search",
     # tracing
     "get_events": "dspex_lab.trace.query",
-    "get_state_at": "dspex_lab.trace.state",
-    "get_state_history": "dspex_lab.trace.state",
+    "get_state_at": "dspex_lab.trace.timetravel",
+    "get_state_history": "dspex_lab.trace.timetravel",
     "get_message_flow": "dspex_lab.trace.flow",
 }
 
@@ -98,9 +102,12 @@ if TYPE_CHECKING:
     from dspex_lab.modules.chain_of_thought import ChainOfThought
     from dspex_lab.modules.module import Module, load
     from dspex_lab.modules.predict import Predict
+    from dspex_lab.optimize.bootstrap import BootstrapFewShot
+    from dspex_lab.optimize.labeled import LabeledFewShot
+    from dspex_lab.optimize.random_search import BootstrapFewShotWithRandomSearch
     from dspex_lab.prediction import Prediction
     from dspex_lab.settings import configure, context
     from dspex_lab.signature import InputField, OutputField, Signature
     from dspex_lab.trace.flow import get_message_flow
     from dspex_lab.trace.query import get_events
-    from dspex_lab.trace.state import get_state_at, get_state_history
+    from dspex_lab.trace.timetravel import get_state_at, get_state_history

@@ -27,8 +27,8 @@ _EXPORTS: dict[str, str] = {
     "disable": "dspex_lab.trace.switch",
     "get_events": "dspex_lab.trace.query",
     "spans": "dspex_lab.trace.query",
-    "get_state_at": "dspex_lab.trace.state",
-    "get_state_history": "dspex_lab.trace.state",
+    "get_state_at": "dspex_lab.trace.timetravel",
+    "get_state_history": "dspex_lab.trace.timetravel",
     "get_message_flow": "dspex_lab.trace.flow",
     "save": "dspex_lab.trace.persist",
     "load": "dspex_lab.trace.persist",
@@ -59,6 +59,6 @@ if TYPE_CHECKING:  # for type checkers; at run time the names load lazily throug
     from dspex_lab.trace.payload import register_secret  # noqa: F401
     from dspex_lab.trace.persist import SQLiteSink, load, save  # noqa: F401
     from dspex_lab.trace.query import get_events, spans  # noqa: F401
-    from dspex_lab.trace.state import get_state_at, get_state_history  # noqa: F401
     from dspex_lab.trace.store import EventStore  # noqa: F401
     from dspex_lab.trace.switch import disable, enable  # noqa: F401
+    from dspex_lab.trace.timetravel import get_state_at, get_state_history  # noqa: F401

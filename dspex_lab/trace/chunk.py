@@ -53,13 +53,13 @@ class Table:
         return self.codes.get(value)
 
     def objects(self) -> np.ndarray:
-        """The values as a numpy object array indexed by code (rebuilt when values were added)."""
+        """The values as a numpy object array indexed by code, ending in None so code -1 reads as None."""
         import numpy as np
 
         cached = self._array
-        if cached is None or len(cached) != len(self.values):
-            cached = np.empty(len(self.values), dtype=object)
-            cached[:] = self.values
+        if cached is None or len(cached) != len(self.values) + 1:
+            cached = np.empty(len(self.values) + 1, dtype=object)
+            cached[:-1] = self.values
             self._array = cached
         return cached
 

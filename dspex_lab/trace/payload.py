@@ -152,7 +152,12 @@ def to_json(stored: bytes | str | dict[str, Any] | None) -> str | None:
         return None
     if type(stored) is str:
         return stored  # type: ignore[return-value]
-    return json.dumps(thaw(stored), ensure_ascii=False, default=_json_default)
+    value = thaw(stored)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
+    except ValueError:
+        # A cycle (marshal keeps them, JSON cannot): write it cut at the nesting limit.
+        return json.dumps(_clean(value, MAX_TEXT, None, 0), ensure_ascii=False, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

@@ -128,11 +128,16 @@ def codes_for(table: Table, value: KeyFilter, *, prefix: bool = False) -> np.nda
 
     if value is None:
         return None
-    wanted = [value] if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        wanted = [value]
+    elif isinstance(value, list | tuple | set | frozenset):
+        wanted = list(value)
+    else:
+        raise TypeError(f"a filter takes a string, a glob or a list of strings, got {type(value).__name__} ({value!r})")
     found: set[int] = set()
     for item in wanted:
         if not isinstance(item, str):
-            raise TypeError(f"filter values must be strings, got {type(item).__name__} ({item!r})")
+            raise TypeError(f"a filter takes strings, got {type(item).__name__} ({item!r})")
         if any(mark in item for mark in _GLOB):
             found.update(code for code, name in enumerate(table.values) if fnmatch.fnmatchcase(str(name), item))
             continue

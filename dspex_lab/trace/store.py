@@ -62,7 +62,10 @@ class EventStore:
     """Every event of a process (or of a block using `use_store`), queryable while it grows.
 
     `max_events=None` keeps everything; a number keeps the newest events and
-    counts the rest in `dropped`. The query methods (`events`, `spans`,
+    counts the rest in `dropped`. `chunk_events` sets how many events are
+    sealed together (smaller chunks make a busy store's newest events cheaper
+    to query, larger ones make queries over millions of events cheaper). The
+    query methods (`events`, `spans`,
     `state_at`, `message_flow`, ...) are the same as the top-level functions
     with `store=` this store.
     """
@@ -70,15 +73,21 @@ class EventStore:
     DEFAULT_MAX_EVENTS = 1_000_000
     CHUNK_EVENTS = 16_384
 
-    def __init__(self, max_events: int | None = None) -> None:
+    def __init__(self, max_events: int | None = None, *, chunk_events: int | None = None) -> None:
         if max_events is not None and (not isinstance(max_events, int) or max_events < 1):
             raise ValueError(f"max_events must be a positive int or None (unbounded), got {max_events!r}")
+        if chunk_events is not None and (not isinstance(chunk_events, int) or chunk_events < 1):
+            raise ValueError(f"chunk_events must be a positive int, got {chunk_events!r}")
         self.max_events = max_events
         self.uid = uuid.uuid4().hex[:16]
         """Distinguishes this store's span ids from another process's in exports."""
-        self._chunk_size = (
-            self.CHUNK_EVENTS if max_events is None else min(self.CHUNK_EVENTS, max(256, max_events // 4))
-        )
+        if chunk_events is not None:
+            self._chunk_size = chunk_events
+        elif max_events is None:
+            self._chunk_size = self.CHUNK_EVENTS
+        else:
+            # A bounded store holds at most max_events + one chunk: keep the chunk small beside the bound.
+            self._chunk_size = min(self.CHUNK_EVENTS, max(256, max_events // 4))
         self._lock = threading.Lock()
         self._tables = {name: Table() for name in CODED}
         self._chunks: list[Chunk] = []
@@ -285,13 +294,13 @@ class EventStore:
 
     def state_at(self, target: Any, t: Moment) -> Any:
         """`dx.get_state_at(target, t)` on this store."""
-        from dspex_lab.trace.state import get_state_at
+        from dspex_lab.trace.timetravel import get_state_at
 
         return get_state_at(target, t, store=self)
 
     def state_history(self, target: Any, **window: Any) -> pd.DataFrame:
         """`dx.get_state_history(target)` on this store."""
-        from dspex_lab.trace.state import get_state_history
+        from dspex_lab.trace.timetravel import get_state_history
 
         return get_state_history(target, store=self, **window)
 
