@@ -22,7 +22,7 @@ from dspex_lab.trace.query import (
     select,
     to_ns,
 )
-from dspex_lab.trace.spans import correlations, span_table
+from dspex_lab.trace.spantable import correlations, span_table
 
 if TYPE_CHECKING:
     import numpy as np

@@ -410,7 +410,7 @@ def spans(
     import numpy as np
     import pandas as pd
 
-    from dspex_lab.trace.spans import span_table
+    from dspex_lab.trace.spantable import span_table
 
     snap = resolve_store(store).snapshot()
     tables = snap.tables
