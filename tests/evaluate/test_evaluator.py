@@ -397,6 +397,7 @@ def test_a_run_killed_with_sigkill_resumes_and_scores_every_example_exactly_once
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     stalled = threading.Event()
+    in_flight = threading.Event()
 
     def answer_then_stall(request: Any) -> str:
         # From the request after the 10th on, replies are held for an hour: the
@@ -404,6 +405,8 @@ def test_a_run_killed_with_sigkill_resumes_and_scores_every_example_exactly_once
         if server.served == answered_before_kill and not stalled.is_set():
             stalled.set()
             server.latency = 3600
+        elif server.served > answered_before_kill:
+            in_flight.set()
         return answer_correctly(request)
 
     with ProviderServer(responder=answer_then_stall) as server:
@@ -414,6 +417,7 @@ def test_a_run_killed_with_sigkill_resumes_and_scores_every_example_exactly_once
             line = child.stdout.readline()
             assert line, f"the child exited early: {child.wait()} {child.stderr.read()}"
             done_lines.append(line)
+        assert in_flight.wait(timeout=60)
         child.send_signal(signal.SIGKILL)
         child.wait()
         child.stdout.close()
