@@ -50,19 +50,24 @@ def bare_call(port: int, body: bytes):
     return call
 
 
-def in_flight(n: int, latency: float) -> tuple[int, int, float]:
-    """(successes, errors, wall seconds) for n distinct calls started at once."""
+def in_flight(n: int, latency: float, concurrency: int | None = None) -> tuple[int, int, float, float]:
+    """(successes, errors, wall seconds, CPU ms per call) for n distinct calls, `concurrency` at a time."""
     with ProviderServer.spawn(latency=latency) as server:
         lm = dx.LM("openai/bench", api_base=server.url, api_key="sk-bench", cache=False)
+        gate = asyncio.Semaphore(concurrency or n)
+
+        async def one(i: int):
+            async with gate:
+                return await lm.acall(f"question {i}")
 
         async def flood():
-            return await asyncio.gather(*(lm.acall(f"question {i}") for i in range(n)), return_exceptions=True)
+            return await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
 
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         results = asyncio.run(flood())
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     errors = [r for r in results if isinstance(r, BaseException)]
-    return len(results) - len(errors), len(errors), wall
+    return len(results) - len(errors), len(errors), wall, cpu / n * 1000
 
 
 def main() -> None:
@@ -119,9 +124,13 @@ def main() -> None:
         print(f"  lm(messages) memory hit      {lm_hit_us:.0f} us  (tracing off)")
 
     latency = 0.5
-    ok, failed, seconds = in_flight(args.in_flight, latency)
+    ok, failed, seconds, _ = in_flight(args.in_flight, latency)
     print(f"\n{args.in_flight} requests in flight at once from one process (server latency {latency * 1000:g} ms):")
     print(f"  {ok} answered, {failed} errors, all done in {seconds:.2f} s")
+
+    ok, failed, seconds, cpu_ms = in_flight(2000, 0.05, concurrency=128)
+    print("\nthroughput through lm.acall: 2000 requests, 128 in flight, server latency 50 ms:")
+    print(f"  {ok / seconds:,.0f} req/s, {failed} errors, client CPU {cpu_ms:.3f} ms per call")
 
 
 if __name__ == "__main__":
