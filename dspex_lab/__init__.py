@@ -57,9 +57,14 @@ _EXPORTS: dict[str, str] = {
     "get_state_at": "dspex_lab.trace.timetravel",
     "get_state_history": "dspex_lab.trace.timetravel",
     "get_message_flow": "dspex_lab.trace.flow",
+    # the workbench
+    "EvaluationPanel": "dspex_lab.lab.evaluation",
+    "OptimizationPanel": "dspex_lab.lab.optimization",
+    "DemoInspector": "dspex_lab.lab.demos",
+    "TimelineExplorer": "dspex_lab.lab.timeline",
 }
 
-_SUBMODULES = ("trace", "datasets")
+_SUBMODULES = ("trace", "datasets", "lab")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
@@ -79,6 +84,19 @@ def __dir__() -> list[str]:
     return __all__
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext dspex_lab`: the `%dspex` magics, and panels for evaluate and compile (see `dspex_lab.lab`)."""
+    from dspex_lab.lab.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from dspex_lab.lab.magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 if TYPE_CHECKING:
     from dspex_lab.adapters.chat import ChatAdapter
     from dspex_lab.adapters.json import JSONAdapter
@@ -94,6 +112,10 @@ if TYPE_CHECKING:
     from dspex_lab.evaluate.evaluator import Evaluate, aevaluate, evaluate
     from dspex_lab.evaluate.result import EvaluationResult
     from dspex_lab.example import Example
+    from dspex_lab.lab.demos import DemoInspector
+    from dspex_lab.lab.evaluation import EvaluationPanel
+    from dspex_lab.lab.optimization import OptimizationPanel
+    from dspex_lab.lab.timeline import TimelineExplorer
     from dspex_lab.lm.base import BaseLM, LMResponse
     from dspex_lab.lm.factory import LM
     from dspex_lab.lm.history import inspect_history

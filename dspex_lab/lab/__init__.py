@@ -1,1 +1,53 @@
-"""The Jupyter workbench: widgets and magics on top of the event store."""
+"""The Jupyter workbench: panels fed by the event store, and the `%dspex` magics.
+
+- `EvaluationPanel`: an evaluation's live progress and Stop button, then its examples.
+- `OptimizationPanel`: a compile's phases, teacher runs and candidate scores.
+- `DemoInspector(program)`: each predictor's demos, their origins, and their history.
+- `TimelineExplorer(store_or_query)`: every span on a timeline, with filters and details.
+
+`%load_ext dspex_lab` registers `%dspex` and makes `dx.evaluate(...)` and
+`compile(...)` show their panels (`enable()` does the latter alone). Widgets
+are drawn inside a Jupyter kernel; elsewhere each panel prints as text.
+Names are imported on first use, so importing this package loads neither
+ipywidgets nor plotly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "EvaluationPanel": "dspex_lab.lab.evaluation",
+    "OptimizationPanel": "dspex_lab.lab.optimization",
+    "DemoInspector": "dspex_lab.lab.demos",
+    "TimelineExplorer": "dspex_lab.lab.timeline",
+    "enable": "dspex_lab.lab.hooks",
+    "disable": "dspex_lab.lab.hooks",
+    "load_ipython_extension": "dspex_lab.lab.magics",
+    "unload_ipython_extension": "dspex_lab.lab.magics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dspex_lab.lab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *globals()})
+
+
+if TYPE_CHECKING:
+    from dspex_lab.lab.demos import DemoInspector  # noqa: F401
+    from dspex_lab.lab.evaluation import EvaluationPanel  # noqa: F401
+    from dspex_lab.lab.hooks import disable, enable  # noqa: F401
+    from dspex_lab.lab.magics import load_ipython_extension, unload_ipython_extension  # noqa: F401
+    from dspex_lab.lab.optimization import OptimizationPanel  # noqa: F401
+    from dspex_lab.lab.timeline import TimelineExplorer  # noqa: F401

@@ -1,0 +1,326 @@
+"""EvaluationPanel: an evaluation run as it happens (progress, score, errors, ETA, a Stop button), then its examples.
+
+`dx.evaluate(...)` shows one in a notebook once the workbench is loaded
+(`%load_ext dspex_lab`). The live figures are folded from the run's
+`evaluate.*` events (`ProgressState`, as the terminal bar does); when the run
+ends, the results table and each example's prompt, reply and error are read
+from the event store. `EvaluationPanel(run_id)` opens the same view on a run
+that already finished.
+
+The Stop button stops the run cleanly (finished examples are kept, the result
+has status "cancelled") while the cell is still running, in JupyterLab >= 4.4
+and Notebook >= 7.4 with ipykernel >= 7 (see `kernel.deliver_while_busy`); in
+any frontend it also works when the cell awaits (`await dx.aevaluate(...)`),
+and interrupting the kernel (the square button) stops a run the same way.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dspex_lab.evaluate.cancel import cancel_run
+from dspex_lab.evaluate.progress import PROGRESS_KINDS, ProgressState
+from dspex_lab.lab import render
+from dspex_lab.lab.examples import SORTS, ExampleDetail, ExampleRow, RunExamples
+from dspex_lab.lab.feed import recorded
+from dspex_lab.lab.kernel import deliver_while_busy, show
+from dspex_lab.lab.panel import Pacer, Panel
+from dspex_lab.trace import events
+from dspex_lab.trace.events import Event
+
+if TYPE_CHECKING:
+    from dspex_lab.trace.store import EventStore
+
+STOP_REASON = "stopped with the Stop button of the notebook panel"
+BAR_STYLES = {"completed": "success", "cancelled": "warning", "stopped": "warning", "failed": "danger"}
+
+
+class EvaluationPanel(Panel):
+    """A live or finished evaluation run; see the module docstring.
+
+    - `run_id`: open a finished (or running) run from the store; None for a
+      panel that follows the run it is handed to as a progress consumer
+      (`dx.evaluate(..., progress=EvaluationPanel())`).
+    - `store`: where the run's events are (default: the current store).
+    - `interval`: the least time between two redraws while the run goes on.
+    - `display`: show the panel in the current cell when its run starts.
+    """
+
+    PAGE_SIZE = 20
+
+    def __init__(
+        self,
+        run_id: str | None = None,
+        *,
+        store: EventStore | None = None,
+        interval: float = 0.25,
+        display: bool = False,
+    ) -> None:
+        self.store = store if store is not None else events.get_store()
+        self.state = ProgressState()
+        self.run_id = run_id
+        self.examples: RunExamples | None = None
+        self.order = next(iter(SORTS))
+        self.page = 0
+        self.selected: int | None = None
+        self._display = display
+        self._w: Any = None
+        self._pacer = Pacer(self._redraw, interval)
+        if run_id is not None:
+            if self.store is None:
+                raise RuntimeError("tracing is off, so no run can be read back; turn it on with dx.trace.enable()")
+            found = recorded(self.store, run_id=run_id, kind=sorted(PROGRESS_KINDS))
+            if not found:
+                raise ValueError(
+                    f"no evaluation run {run_id!r} in the store; runs it holds: {_runs(self.store)} "
+                    "(a saved trace opens with dx.trace.load(path), then pass store=)"
+                )
+            for event in found:
+                self.on_event(event)
+
+    # --- following the run ------------------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        """Fold one progress event (the engine calls this for `evaluate.start`, `.example`, `.end`)."""
+        self.state.update(event)
+        if event.kind == "evaluate.example":
+            self._pacer.request()
+        elif event.kind == "evaluate.start":
+            self.run_id = event.run_id
+            if self._display:
+                show(self)
+            self._pacer.request(now=True)
+        elif event.kind == "evaluate.end":
+            self._pacer.close()
+            if self.store is not None and self.run_id is not None:
+                self.examples = RunExamples(self.store, self.run_id)
+            self._pacer.request(now=True)
+
+    @property
+    def finished(self) -> bool:
+        return self.state.status is not None
+
+    def stop(self) -> bool:
+        """Stop the run, keeping what finished (what the Stop button does). Returns whether it was running."""
+        if self._w is not None:
+            self._w.stop.disabled = True
+            self._w.stop.description = "Stopping…"
+        return self.run_id is not None and not self.finished and cancel_run(self.run_id, STOP_REASON)
+
+    # --- the results --------------------------------------------------------------------------------
+    def rows(self) -> list[ExampleRow]:
+        """The examples in the current order (empty until the run ends, or with tracing off)."""
+        return self.examples.sorted(self.order) if self.examples is not None else []
+
+    def sort(self, order: str) -> None:
+        """Order the results table: one of `examples.SORTS` ("failures first", "score (low to high)", ...)."""
+        if order not in SORTS:
+            raise ValueError(f"unknown order {order!r}; choose one of {list(SORTS)}")
+        self.order = order
+        self.page = 0
+        self._draw_results()
+
+    def show_page(self, page: int) -> None:
+        """Show page `page` of the results table (0-based, PAGE_SIZE rows a page)."""
+        self.page = max(0, min(page, self.pages - 1))
+        self._draw_results()
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.rows()) // self.PAGE_SIZE))
+
+    def select(self, index: int | None) -> ExampleDetail | None:
+        """Show example `index` in the details pane (None clears it); returns what is shown."""
+        self.selected = index
+        found = self.examples.detail(index) if index is not None and self.examples is not None else None
+        if self._w is not None:
+            self._w.details.value = _detail_html(found) if found is not None else ""
+            if index is not None and self._w.example.value != index:
+                self._w.example.value = index
+        return found
+
+    # --- widgets ------------------------------------------------------------------------------------
+    def _build(self) -> Any:
+        import ipywidgets as w
+
+        stop = w.Button(
+            description="Stop",
+            button_style="danger",
+            icon="stop",
+            tooltip="Stop the run; finished examples are kept. If nothing happens, interrupt the kernel.",
+        )
+        deliver_while_busy(stop)
+        stop.on_click(lambda _: self.stop())
+        parts = _Widgets(
+            title=w.HTML(),
+            bar=w.IntProgress(min=0, max=1, layout=w.Layout(width="60%")),
+            stop=stop,
+            stats=w.HTML(),
+            order=w.Dropdown(options=list(SORTS), value=self.order, description="sort"),
+            page=w.BoundedIntText(value=1, min=1, max=1, description="page", layout=w.Layout(width="140px")),
+            pages=w.Label(),
+            table=w.HTML(),
+            example=w.Dropdown(options=[], description="example", layout=w.Layout(width="60%")),
+            details=w.HTML(),
+        )
+        parts.controls = w.HBox([parts.bar, stop])
+        parts.results = w.VBox([])
+        parts.order.observe(lambda change: self.sort(change["new"]), names="value")
+        parts.page.observe(lambda change: self.show_page(change["new"] - 1), names="value")
+        parts.example.observe(lambda change: self.select(change["new"]), names="value")
+        self._w = parts
+        self._redraw()
+        return w.VBox([parts.title, parts.controls, parts.stats, parts.results], layout=w.Layout(width="100%"))
+
+    def _redraw(self) -> None:
+        parts = self._w
+        if parts is None:
+            return
+        state = self.state
+        parts.title.value = (
+            f"{render.STYLE}<b>{render.esc(state.label or 'evaluate')}</b> "
+            f"<span class='dspex-muted'>run {render.esc(self.run_id or '…')}</span>"
+        )
+        parts.bar.max = max(1, state.total)
+        parts.bar.value = min(state.done, parts.bar.max)
+        parts.bar.description = f"{state.done}/{state.total}"
+        parts.bar.bar_style = BAR_STYLES.get(state.status or "", "info")
+        parts.stats.value = _stats_html(state)
+        if self.finished:
+            if parts.stop in parts.controls.children:
+                parts.controls.children = (parts.bar,)
+            self._draw_results()
+
+    def _draw_results(self) -> None:
+        parts = self._w
+        if parts is None or not self.finished:
+            return
+        import ipywidgets as w
+
+        if self.examples is None:
+            parts.results.children = (
+                w.HTML(
+                    render.muted(
+                        "tracing is off: turn it on with dx.trace.enable() to keep each example's prompt and reply"
+                    )
+                ),
+            )
+            return
+        rows = self.rows()
+        shown = rows[self.page * self.PAGE_SIZE : (self.page + 1) * self.PAGE_SIZE]
+        parts.page.max = self.pages
+        parts.page.value = self.page + 1
+        parts.pages.value = f"of {self.pages} ({len(rows)} examples)"
+        parts.table.value = _table_html(shown)
+        parts.example.options = [(_row_label(row), row.index) for row in shown]
+        keep = self.selected is not None and any(row.index == self.selected for row in shown)
+        # The first row (the first failure, by default) is shown in detail unless another is selected.
+        parts.example.value = self.selected if keep else (shown[0].index if shown else None)
+        parts.results.children = (
+            w.HBox([parts.order, parts.page, parts.pages]),
+            parts.table,
+            parts.example,
+            parts.details,
+        )
+
+    # --- text ---------------------------------------------------------------------------------------
+    def text(self) -> str:
+        state = self.state
+        lines = [f"EvaluationPanel  {state.label or 'evaluate'}  run {self.run_id or '(not started)'}"]
+        lines.append(f"  {state.summary()}  {state.status or 'running'}")
+        if state.reason:
+            lines.append(f"  reason: {state.reason}")
+        failed = [row for row in self.rows() if row.failed]
+        lines.extend(f"  #{row.index}  {render.text((row.error or '').splitlines()[0], 160)}" for row in failed[:3])
+        if len(failed) > 3:
+            lines.append(f"  ... {len(failed) - 3} more failed examples")
+        return "\n".join(lines)
+
+
+class _Widgets:
+    """The panel's widgets by name."""
+
+    def __init__(self, **parts: Any) -> None:
+        self.__dict__.update(parts)
+
+
+def _runs(store: EventStore) -> list[str]:
+    frame = store.events(kind="evaluate.start", payload=False)
+    return sorted({str(run) for run in frame["run_id"].tolist() if run == run and run is not None})
+
+
+def _stats_html(state: ProgressState) -> str:
+    score = "-" if state.score is None else f"{state.score:.3f}"
+    parts = [f"score <b>{score}</b>", f"errors <b>{state.errors}</b>"]
+    if state.throughput is not None:
+        parts.append(f"{state.throughput:.1f} examples/s")
+    parts.append(f"elapsed {state.elapsed_s:.1f} s")
+    if state.status is None and state.eta_s is not None:
+        parts.append(f"ETA {state.eta_s:.0f} s")
+    parts.append(f"<b>{render.esc(state.status or 'running')}</b>")
+    if state.resumed:
+        parts.append(f"{state.resumed} resumed from an earlier session")
+    reason = f"<div class='dspex-muted'>{render.esc(state.reason)}</div>" if state.reason else ""
+    return " · ".join(parts) + reason
+
+
+def _fields(values: dict[str, Any]) -> str:
+    return "; ".join(f"{name}={render.text(value)}" for name, value in values.items())
+
+
+def _table_html(rows: list[ExampleRow]) -> str:
+    return render.table(
+        ["#", "score", "error", "inputs", "outputs", "ms", "LM calls", "tokens"],
+        [
+            (
+                row.index,
+                "" if row.score is None else f"{row.score:.3g}",
+                row.error or "",
+                _fields(row.inputs),
+                _fields(row.outputs),
+                "" if row.latency_ms is None else f"{row.latency_ms:.0f}",
+                row.lm_calls,
+                row.tokens,
+            )
+            for row in rows
+        ],
+        limit=90,
+        failed=[row.failed for row in rows],
+    )
+
+
+def _row_label(row: ExampleRow) -> str:
+    mark = "✗" if row.failed else "✓"
+    score = "" if row.score is None else f" score {row.score:.3g}"
+    return f"#{row.index} {mark}{score}  {render.text(_fields(row.inputs), 70)}"
+
+
+def _detail_html(detail: ExampleDetail) -> str:
+    row = detail.row
+    head = render.pairs(
+        [
+            ("example", f"#{row.index}"),
+            ("score", row.score),
+            ("error", row.error),
+            ("latency", None if row.latency_ms is None else f"{row.latency_ms:.0f} ms"),
+            ("LM calls", row.lm_calls),
+            ("tokens", row.tokens),
+        ]
+    )
+    parts = [
+        head,
+        render.section("inputs", render.pairs(row.inputs.items())),
+        render.section("outputs", render.pairs(row.outputs.items())),
+    ]
+    for number, call in enumerate(detail.calls, start=1):
+        tokens = f"{call.prompt_tokens or 0} + {call.completion_tokens or 0} tokens"
+        how = "cache hit" if call.cache_hit else ("" if call.duration_ms is None else f"{call.duration_ms:.0f} ms")
+        title = f"LM call {number}: {call.component}, {call.status}, {how}, {tokens}"
+        body = render.messages(call.messages) + "<div class='dspex-role'>reply</div>" + render.block(call.reply)
+        if call.error:
+            body += render.block(call.error)
+        parts.append(render.section(title, body))
+    for error in detail.parse_errors:
+        parts.append(render.section("parse error", render.block(error.get("error"))))
+    if detail.program_error and detail.program_error != row.error:
+        parts.append(render.section("program error", render.block(detail.program_error)))
+    return "".join(parts)

@@ -1,0 +1,333 @@
+"""OptimizationPanel: a compile as it happens (phase, teacher runs, candidate scores), then its outcome.
+
+Everything shown is folded from the compile's events: the `optimize` span
+(optimizer, student, trainset, settings; status and installed demos at its
+end), `optimize.phase` spans, `optimize.attempt` events (one per teacher
+run: passed or not, score, error), `optimize.candidate` events (random
+search: each candidate program's score) and, for the phase under way, the
+`evaluate.*` progress of the runs the optimizer drives. `compile(...)` shows
+one in a notebook once the workbench is loaded; `OptimizationPanel(run_id)`
+(or `OptimizationPanel(optimizer)`) replays a finished compile from the store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dspex_lab.evaluate.progress import ProgressState
+from dspex_lab.lab import render
+from dspex_lab.lab.feed import follow
+from dspex_lab.lab.kernel import show
+from dspex_lab.lab.panel import Pacer, Panel
+from dspex_lab.trace import events
+from dspex_lab.trace.events import Event
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from dspex_lab.trace.store import EventStore
+
+
+class CompileState:
+    """A compile's figures, folded from its `optimize.*` events."""
+
+    def __init__(self) -> None:
+        self.root: int | None = None
+        self.optimizer: str | None = None
+        self.start: dict[str, Any] = {}
+        self.phase: dict[str, Any] = {}
+        self.inner: str | None = None
+        self.attempts: list[dict[str, Any]] = []
+        self.candidates: list[dict[str, Any]] = []
+        self.installed: dict[str, dict[str, Any]] = {}
+        self.end: dict[str, Any] | None = None
+
+    def update(self, event: Event) -> None:
+        """Fold one `optimize.*` event."""
+        payload = event.payload or {}
+        kind = event.kind
+        if kind == "optimize.attempt":
+            self.attempts.append(payload)
+        elif kind == "optimize.candidate":
+            self.candidates.append(payload)
+        elif kind == "optimize.phase.start":
+            self.phase = dict(payload)
+        elif kind == "optimize.demos" and payload.get("role", "student") == "student":
+            self.installed[str(payload.get("predictor"))] = payload
+        elif kind == "optimize.start":
+            if self.root is None:
+                self.root = event.span_id
+                self.optimizer = event.component
+                self.start = dict(payload)
+            else:
+                self.inner = payload.get("optimizer")
+        elif kind == "optimize.end":
+            if event.span_id == self.root:
+                self.end = dict(payload)
+                self.phase = {}
+            else:
+                self.inner = None
+
+    @property
+    def status(self) -> str | None:
+        return None if self.end is None else self.end.get("status", "completed")
+
+    @property
+    def passed(self) -> int:
+        return sum(bool(a.get("passed")) for a in self.attempts)
+
+    @property
+    def failed(self) -> int:
+        return sum(a.get("error") is not None for a in self.attempts)
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        scored = [c for c in self.candidates if isinstance(c.get("score"), int | float)]
+        return max(scored, key=lambda c: c["score"]) if scored else None
+
+    def phase_text(self) -> str:
+        phase = self.phase
+        if not phase:
+            return "" if self.end is not None else "starting"
+        name = str(phase.get("phase", "?"))
+        if name == "candidate":
+            name = f"candidate #{phase.get('index')} ({phase.get('kind')})"
+        return f"{name}: {self.inner}" if self.inner else name
+
+    def demos_text(self) -> str:
+        demos = (self.end or {}).get("demos") or {}
+        parts = []
+        for name, origins in demos.items():
+            origins = origins or []
+            booted = sum(o.get("origin") == "bootstrapped" for o in origins)
+            parts.append(f"{name}: {booted} bootstrapped + {len(origins) - booted} labeled")
+        return "; ".join(parts)
+
+
+class PhaseProgress:
+    """The progress consumer an OptimizationPanel hands the engine for each run it drives."""
+
+    def __init__(self, panel: OptimizationPanel) -> None:
+        self.panel = panel
+
+    def on_event(self, event: Event) -> None:
+        self.panel._on_progress(event)
+
+
+class OptimizationPanel(Panel):
+    """A live or finished compile; see the module docstring.
+
+    `source` is a compile's run id, or an optimizer that has compiled (its
+    `report.run_id` is used). `store` defaults to the current store;
+    `interval` is the least time between two redraws; `display` shows the
+    panel in the current cell at once.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        store: EventStore | None = None,
+        interval: float = 0.25,
+        display: bool = False,
+    ) -> None:
+        run_id = _run_id(source)
+        self.store = store if store is not None else events.get_store()
+        if self.store is None:
+            raise RuntimeError(
+                "tracing is off, so the compile's events are not kept; turn it on with dx.trace.enable()"
+            )
+        self.run_id = run_id
+        self.state = CompileState()
+        self.progress = ProgressState()
+        self._charted = (-1, -1)
+        self._w: Any = None
+        self._pacer = Pacer(self._redraw, interval)
+        self._unsubscribe: Any = None
+        unsubscribe = follow(self.store, self._on_event, run_id=run_id, kinds=("optimize.",))
+        if self.finished or self.state.root is None:
+            unsubscribe()
+        else:
+            self._unsubscribe = unsubscribe
+        if self.state.root is None:
+            raise ValueError(f"no compile with run id {run_id!r} in the store (its optimize.start event is missing)")
+        if display:
+            show(self)
+
+    @property
+    def finished(self) -> bool:
+        return self.state.end is not None
+
+    def phase_progress(self) -> PhaseProgress:
+        """A progress consumer for a run this compile drives (teacher runs, candidate evaluations)."""
+        return PhaseProgress(self)
+
+    def _on_event(self, event: Event) -> None:
+        self.state.update(event)
+        if self.finished:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+            self._pacer.close()
+            self._pacer.request(now=True)
+        else:
+            self._pacer.request()
+
+    def _on_progress(self, event: Event) -> None:
+        if event.kind == "evaluate.start":
+            self.progress = ProgressState()
+        self.progress.update(event)
+        self._pacer.request(now=event.kind != "evaluate.example")
+
+    # --- widgets ------------------------------------------------------------------------------------
+    def _build(self) -> Any:
+        import ipywidgets as w
+
+        self._w = _Widgets(
+            title=w.HTML(),
+            phase=w.HTML(),
+            bar=w.IntProgress(min=0, max=1, layout=w.Layout(width="60%")),
+            counts=w.HTML(),
+            chart=w.Output(layout=w.Layout(width="100%")),
+            summary=w.HTML(),
+        )
+        self._redraw()
+        parts = self._w
+        return w.VBox([parts.title, parts.phase, parts.bar, parts.counts, parts.chart, parts.summary])
+
+    def _redraw(self) -> None:
+        parts = self._w
+        if parts is None:
+            return
+        state, progress = self.state, self.progress
+        start = state.start
+        parts.title.value = (
+            f"{render.STYLE}<b>{render.esc(state.optimizer)}</b> compiling "
+            f"<b>{render.esc(start.get('student'))}</b> on {render.esc(start.get('trainset'))} training examples "
+            f"<span class='dspex-muted'>run {render.esc(self.run_id)}</span>"
+        )
+        parts.phase.value = f"phase <b>{render.esc(state.phase_text() or '-')}</b>"
+        if progress.total:
+            parts.bar.max = progress.total
+            parts.bar.value = min(progress.done, progress.total)
+            parts.bar.description = f"{progress.done}/{progress.total}"
+        status = state.status
+        parts.bar.bar_style = {"completed": "success", None: "info"}.get(status, "warning")
+        parts.counts.value = _counts_html(state, progress)
+        if (len(state.attempts), len(state.candidates)) != self._charted:
+            self._charted = (len(state.attempts), len(state.candidates))
+            if state.attempts or state.candidates:
+                parts.chart.outputs = (render.figure_output(self.figure(), self._chart_text()),)
+        if self.finished:
+            parts.summary.value = _summary_html(state)
+
+    def figure(self) -> go.Figure:
+        """The chart: candidate scores (random search), else each teacher run's score by training example."""
+        import plotly.graph_objects as go
+
+        state = self.state
+        if state.candidates:
+            best = state.best
+            labels = [f"#{c.get('index')} {c.get('kind')}" for c in state.candidates]
+            figure = go.Figure(
+                go.Bar(
+                    x=labels,
+                    y=[c.get("score") for c in state.candidates],
+                    marker_color=["#2a9d8f" if c is best else "#8ab6d6" for c in state.candidates],
+                    hovertext=[f"seed {c.get('seed')}, demos {c.get('demos')}" for c in state.candidates],
+                )
+            )
+            figure.update_layout(title="candidate programs: score on the validation set", yaxis_title="score")
+        else:
+            passed = [a for a in state.attempts if a.get("passed")]
+            missed = [a for a in state.attempts if not a.get("passed")]
+            figure = go.Figure()
+            for name, group, colour in (("passed", passed, "#2a9d8f"), ("did not pass", missed, "#e76f51")):
+                figure.add_trace(
+                    go.Scatter(
+                        x=[a.get("index") for a in group],
+                        y=[a.get("score") if a.get("score") is not None else 0 for a in group],
+                        mode="markers",
+                        name=name,
+                        marker={"color": colour, "size": 9},
+                        hovertext=[render.text(a.get("error") or a.get("outputs"), 200) for a in group],
+                    )
+                )
+            figure.update_layout(title="teacher runs: metric score by training example", xaxis_title="trainset index")
+        figure.update_layout(height=300, margin={"l": 50, "r": 20, "t": 40, "b": 40}, template="plotly_white")
+        return figure
+
+    def _chart_text(self) -> str:
+        state = self.state
+        if state.candidates:
+            return "candidate scores: " + ", ".join(
+                f"#{c.get('index')} {render.text(c.get('score'))}" for c in state.candidates
+            )
+        return f"teacher runs: {state.passed} of {len(state.attempts)} passed"
+
+    # --- text ---------------------------------------------------------------------------------------
+    def text(self) -> str:
+        state = self.state
+        start = state.start
+        lines = [
+            f"OptimizationPanel  {state.optimizer} compiling {start.get('student')} "
+            f"on {start.get('trainset')} examples  run {self.run_id}"
+        ]
+        lines.append(
+            f"  {state.status or 'running'}  attempts {len(state.attempts)} ({state.passed} passed, "
+            f"{state.failed} errors)"
+        )
+        if state.candidates:
+            lines.append("  " + self._chart_text())
+        if state.demos_text():
+            lines.append(f"  demos {state.demos_text()}")
+        reason = (state.end or {}).get("reason")
+        if reason:
+            lines.append(f"  reason: {reason}")
+        return "\n".join(lines)
+
+
+class _Widgets:
+    def __init__(self, **parts: Any) -> None:
+        self.__dict__.update(parts)
+
+
+def _run_id(source: Any) -> str:
+    if isinstance(source, str):
+        return source
+    report = getattr(source, "report", None)
+    run_id = getattr(report, "run_id", None)
+    if isinstance(run_id, str):
+        return run_id
+    raise TypeError(
+        f"OptimizationPanel needs a compile's run id or an optimizer that has compiled, got {type(source).__name__}"
+        + (" (it has not compiled yet)" if report is None and hasattr(source, "compile") else "")
+    )
+
+
+def _counts_html(state: CompileState, progress: ProgressState) -> str:
+    parts = [
+        f"teacher runs <b>{len(state.attempts)}</b>",
+        f"passed <b>{state.passed}</b>",
+        f"errors <b>{state.failed}</b>",
+    ]
+    if state.candidates:
+        best = state.best
+        parts.append(f"candidates <b>{len(state.candidates)}</b>")
+        if best is not None:
+            parts.append(f"best #{best.get('index')} ({render.esc(best.get('kind'))}) score <b>{best['score']:.3f}</b>")
+    if progress.total and state.status is None:
+        parts.append(f"current run: {render.esc(progress.summary())}")
+    parts.append(f"<b>{render.esc(state.status or 'running')}</b>")
+    return " · ".join(parts)
+
+
+def _summary_html(state: CompileState) -> str:
+    end = state.end or {}
+    rows = [
+        ("status", end.get("status")),
+        ("reason", end.get("reason")),
+        ("time", None if end.get("duration_ms") is None else f"{end['duration_ms'] / 1000:.1f} s"),
+        ("demos", state.demos_text()),
+    ]
+    return render.pairs(rows)

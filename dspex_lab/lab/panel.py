@@ -1,0 +1,98 @@
+"""What every panel shares: a widget built on first use, text everywhere widgets cannot be drawn, and paced redraws.
+
+In a Jupyter kernel a panel displays as its ipywidgets tree (the output's
+plain-text alternative is the panel's text, so saved notebooks and frontends
+without widgets still read well); in a terminal or a script it is its text.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from dspex_lab.lab.kernel import widgets_available
+
+
+class Panel:
+    """Base class: subclasses implement `_build()` (the widget tree) and `text()` (the readable form)."""
+
+    _widget: Any = None
+
+    def _build(self) -> Any:
+        raise NotImplementedError
+
+    def text(self) -> str:
+        """The panel as plain text: what a terminal shows, and what a saved notebook keeps beside the widget."""
+        raise NotImplementedError
+
+    @property
+    def widget(self) -> Any:
+        """The panel's ipywidgets tree, built on first use."""
+        if self._widget is None:
+            self._widget = self._build()
+        return self._widget
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        if not widgets_available():
+            return {"text/plain": self.text()}
+        bundle = dict(self.widget._repr_mimebundle_())
+        bundle["text/plain"] = self.text()
+        return bundle
+
+    def __repr__(self) -> str:
+        return self.text()
+
+
+class Pacer:
+    """Calls `redraw` at most once per `interval` seconds, and once more after the last request.
+
+    Live panels get an event per finished example, which can be thousands a
+    second; each redraw sends widget messages to the browser, so redraws are
+    paced. A request inside the interval schedules one trailing redraw, so the
+    panel never stays behind the run when events stop arriving. `interval=0`
+    redraws on every request.
+    """
+
+    def __init__(self, redraw: Any, interval: float) -> None:
+        self._redraw = redraw
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._drawing = threading.Lock()
+        self._last = float("-inf")
+        self._timer: threading.Timer | None = None
+
+    def request(self, *, now: bool = False) -> None:
+        """Redraw now if the interval has passed (or `now`), else once the interval is over."""
+        with self._lock:
+            wait = self.interval - (time.monotonic() - self._last)
+            if not now and wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._trailing)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._cancel()
+            self._last = time.monotonic()
+        self._draw()
+
+    def _trailing(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last = time.monotonic()
+        self._draw()
+
+    def _draw(self) -> None:
+        # The trailing timer and the run's thread may both redraw: one at a time.
+        with self._drawing:
+            self._redraw()
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        """Drop a pending trailing redraw."""
+        with self._lock:
+            self._cancel()

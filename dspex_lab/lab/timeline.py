@@ -1,0 +1,500 @@
+"""TimelineExplorer: every span of a trace on a time axis, in lanes, with filters and a details pane.
+
+Spans come from the store's span table (`store.spans()`): one bar per span
+from its start to its end, in a lane per component (or per task), coloured
+by kind; hovering a bar's start shows what it was. Filters narrow the kinds,
+components, run and time window; the details pane shows a selected span's
+payloads (a prompt and its reply, usage, a program's inputs and outputs),
+decoded only for that span.
+
+Sizes: up to `SVG_LIMIT` spans are drawn as SVG; beyond that with WebGL
+(`scattergl`), which stays responsive at tens of thousands of spans; beyond
+`AGGREGATE_LIMIT` the view turns into counts per lane and time bin until the
+filters narrow it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from dspex_lab.lab import render
+from dspex_lab.lab.panel import Panel
+from dspex_lab.trace.query import resolve_store
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from dspex_lab.trace.store import EventStore
+
+SVG_LIMIT = 2_000
+AGGREGATE_LIMIT = 100_000
+LIST_LIMIT = 500
+BINS = 400
+LANE_KEYS = ("component", "task")
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d", "#ff9da6", "#bab0ac")
+
+
+def span_kind(kind: str) -> str:
+    """A span's kind as the timeline names it: "program.start" -> "program", "lm.request" stays."""
+    return kind[: -len(".start")] if kind.endswith(".start") else kind
+
+
+class TimelineExplorer(Panel):
+    """`TimelineExplorer(store_or_query)`: a trace's spans on a timeline; see the module docstring.
+
+    `source` is an EventStore, a trace file (`dx.trace.save` / `SQLiteSink`),
+    a trace frame from `dx.get_events(...)`, or None for the current store.
+    `lanes` is "component" or "task". The filter arguments set the first view
+    (`kind` and `component`: a name or a list; `run_id`; `window`: (start, end)
+    in seconds since the first span).
+    """
+
+    def __init__(
+        self,
+        source: Any = None,
+        *,
+        lanes: str = "component",
+        kind: str | list[str] | None = None,
+        component: str | list[str] | None = None,
+        run_id: str | None = None,
+        window: tuple[float, float] | None = None,
+    ) -> None:
+        self.store = _store_of(source)
+        spans = self.store.spans()
+        spans["kind"] = spans["kind"].astype(str).map(span_kind)
+        self.spans = spans
+        self._finish_ns = _finish_ns(spans)
+        """Each span's end; an open span ends where it starts."""
+        self.t0 = int(spans["start"].min()) if len(spans) else 0
+        self.span_s = int(self._finish_ns.max() - self.t0) / 1e9 if len(spans) else 0.0
+        self.kinds = sorted(set(spans["kind"].tolist()))
+        self.components = [str(c) for c in spans["component"].cat.categories] if len(spans) else []
+        self.runs = sorted({str(r) for r in spans["run_id"].tolist() if r == r and r is not None})
+        self.lanes = "component"
+        self.selected: int | None = None
+        self._w: Any = None
+        self._filters: dict[str, Any] = {"kind": None, "component": None, "run_id": None, "window": None}
+        self.filter(lanes=lanes, kind=kind, component=component, run_id=run_id, window=window)
+
+    # --- the view -----------------------------------------------------------------------------------
+    def filter(self, **changes: Any) -> pd.DataFrame:
+        """Change the view: `kind`, `component` (a name, a list, or None for all), `run_id`, `window`, `lanes`.
+
+        Returns the spans now shown.
+        """
+        unknown = sorted(set(changes) - {*self._filters, "lanes"})
+        if unknown:
+            raise TypeError(f"unknown filter(s) {unknown}; filters are {[*self._filters, 'lanes']}")
+        lanes = changes.pop("lanes", self.lanes)
+        if lanes not in LANE_KEYS:
+            raise ValueError(f"lanes must be one of {list(LANE_KEYS)}, got {lanes!r}")
+        self.lanes = lanes
+        for name in ("kind", "component"):
+            if name in changes:
+                changes[name] = _listed(changes[name], self.kinds if name == "kind" else self.components, name)
+        if changes.get("run_id") is not None and changes["run_id"] not in self.runs:
+            raise ValueError(f"no run {changes['run_id']!r} in this trace; its runs are {self.runs}")
+        if changes.get("window") is not None:
+            start, end = changes["window"]
+            if not end >= start:
+                raise ValueError(f"window must be (start, end) seconds with end >= start, got {changes['window']!r}")
+        self._filters.update(changes)
+        self._redraw()
+        return self.visible()
+
+    def visible(self) -> pd.DataFrame:
+        """The spans the current filters keep, in start order."""
+        import numpy as np
+
+        spans = self.spans
+        keep = np.ones(len(spans), dtype=bool)
+        filters = self._filters
+        if filters["kind"] is not None:
+            keep &= spans["kind"].isin(filters["kind"]).to_numpy()
+        if filters["component"] is not None:
+            keep &= spans["component"].astype(str).isin(filters["component"]).to_numpy()
+        if filters["run_id"] is not None:
+            keep &= (spans["run_id"].astype(object) == filters["run_id"]).to_numpy()
+        if filters["window"] is not None:
+            start, end = filters["window"]
+            starts = (spans["start"].to_numpy() - self.t0) / 1e9
+            finish = (self._finish_ns - self.t0) / 1e9
+            keep &= (finish >= start) & (starts <= end)
+        return spans[keep]
+
+    def figure(self) -> go.Figure:
+        """The timeline of the spans shown now (SVG, WebGL or binned counts, by size)."""
+        import numpy as np
+        import plotly.graph_objects as go
+
+        shown = self.visible()
+        lane_names = list(dict.fromkeys(shown[self.lanes].astype(str).tolist()))
+        lane_of = {name: number for number, name in enumerate(lane_names)}
+        figure = go.Figure()
+        if len(shown) > AGGREGATE_LIMIT:
+            self._binned(figure, shown, lane_names, lane_of)
+        else:
+            scatter = go.Scatter if len(shown) <= SVG_LIMIT else go.Scattergl
+            x0 = (shown["start"].to_numpy() - self.t0) / 1e9
+            x1 = (_finish_ns(shown) - self.t0) / 1e9
+            lane = np.array([lane_of[name] for name in shown[self.lanes].astype(str).tolist()], dtype="float64")
+            kinds = shown["kind"].to_numpy()
+            hover = _hover(shown, x0)
+            for number, kind in enumerate(sorted(set(kinds.tolist()))):
+                mask = kinds == kind
+                colour = PALETTE[number % len(PALETTE)]
+                figure.add_trace(
+                    scatter(
+                        x=_segments(x0[mask], x1[mask]),
+                        y=_segments(lane[mask], lane[mask]),
+                        mode="lines",
+                        line={"color": colour, "width": 9},
+                        hoverinfo="skip",
+                        legendgroup=kind,
+                        showlegend=False,
+                    )
+                )
+                figure.add_trace(
+                    scatter(
+                        x=x0[mask],
+                        y=lane[mask],
+                        mode="markers",
+                        name=kind,
+                        legendgroup=kind,
+                        marker={"color": colour, "size": 7, "symbol": "line-ns-open", "line": {"width": 2}},
+                        hovertext=hover[mask],
+                        hoverinfo="text",
+                    )
+                )
+        figure.update_layout(
+            height=min(900, 140 + 34 * max(1, len(lane_names))),
+            margin={"l": 10, "r": 10, "t": 30, "b": 40},
+            template="plotly_white",
+            xaxis_title="seconds since the first span",
+            yaxis={
+                "tickvals": list(range(len(lane_names))),
+                "ticktext": lane_names,
+                "autorange": "reversed",
+                "automargin": True,
+            },
+            legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+            hovermode="closest",
+        )
+        return figure
+
+    def _binned(self, figure: go.Figure, shown: pd.DataFrame, lane_names: list[str], lane_of: dict[str, int]) -> None:
+        import numpy as np
+        import plotly.graph_objects as go
+
+        x0 = (shown["start"].to_numpy() - self.t0) / 1e9
+        lo, hi = float(x0.min()), float(x0.max())
+        width = (hi - lo) / BINS or 1.0
+        column = np.minimum(((x0 - lo) / width).astype(np.int64), BINS - 1)
+        lane = np.array([lane_of[name] for name in shown[self.lanes].astype(str).tolist()], dtype=np.int64)
+        counts = np.zeros((len(lane_names), BINS), dtype=np.int64)
+        np.add.at(counts, (lane, column), 1)
+        figure.add_trace(
+            go.Heatmap(
+                z=np.where(counts > 0, counts, np.nan),
+                x=lo + width * (np.arange(BINS) + 0.5),
+                y=list(range(len(lane_names))),
+                colorscale="Blues",
+                colorbar={"title": "spans"},
+                hovertemplate="%{z} spans started<br>at %{x:.3f} s<extra></extra>",
+            )
+        )
+        figure.update_layout(
+            title=f"{len(shown):,} spans, counted per {width:.3g} s: filter or narrow the window to see single spans"
+        )
+
+    # --- details ------------------------------------------------------------------------------------
+    def details(self, span_id: int) -> dict[str, Any]:
+        """Everything recorded about span `span_id`: its row in the span table and both payloads."""
+        if span_id not in self.spans.index:
+            raise KeyError(f"no span {span_id} in this trace")
+        span = self.spans.loc[span_id]
+        start = int(span["start"])
+        # Only the spans starting at that very nanosecond have their payloads decoded.
+        found = self.store.spans(since=start, until=start, payload=True).loc[span_id]
+        return {
+            "span_id": span_id,
+            "kind": span["kind"],
+            "component": str(span["component"]),
+            "run_id": None if span["run_id"] != span["run_id"] else str(span["run_id"]),
+            "task": str(span["task"]),
+            "parent_id": _optional_int(span["parent_id"]),
+            "start_s": (start - self.t0) / 1e9,
+            "duration_ms": None if span["duration_ms"] != span["duration_ms"] else float(span["duration_ms"]),
+            "status": span["status"],
+            "error": span["error"],
+            "start_payload": found["start_payload"] or {},
+            "end_payload": found["end_payload"] or {},
+        }
+
+    def select(self, span_id: int | None) -> dict[str, Any] | None:
+        """Show span `span_id` in the details pane (None clears it); returns its details."""
+        self.selected = span_id
+        found = self.details(span_id) if span_id is not None else None
+        if self._w is not None:
+            self._w.details.value = _details_html(found) if found is not None else ""
+            if self._w.pick.value != span_id and span_id in dict((v, v) for _, v in self._w.pick.options):
+                self._w.pick.value = span_id
+        return found
+
+    # --- widgets ------------------------------------------------------------------------------------
+    def _build(self) -> Any:
+        import ipywidgets as w
+
+        filters = self._filters
+        box = w.Layout(width="auto")
+        parts = _Widgets(
+            title=w.HTML(),
+            kind=w.SelectMultiple(
+                options=self.kinds, value=tuple(filters["kind"] or self.kinds), rows=5, description="kind", layout=box
+            ),
+            component=w.SelectMultiple(
+                options=self.components,
+                value=tuple(filters["component"] or self.components),
+                rows=5,
+                description="component",
+                layout=box,
+            ),
+            run=w.Dropdown(
+                options=[("all runs", ""), *((r, r) for r in self.runs)],
+                value=filters["run_id"] or "",
+                description="run",
+            ),
+            window=w.FloatRangeSlider(
+                min=0.0,
+                max=max(self.span_s, 1e-3),
+                value=filters["window"] or (0.0, max(self.span_s, 1e-3)),
+                step=max(self.span_s, 1e-3) / 1000,
+                readout_format=".3f",
+                continuous_update=False,
+                description="seconds",
+                layout=w.Layout(width="95%"),
+            ),
+            lanes=w.ToggleButtons(options=list(LANE_KEYS), value=self.lanes, description="lanes by"),
+            chart=w.Output(layout=w.Layout(width="100%")),
+            pick=w.Select(options=[], rows=8, description="span", layout=w.Layout(width="95%")),
+            more=w.HTML(),
+            details=w.HTML(),
+        )
+        self._w = parts
+        parts.kind.observe(lambda c: self.filter(kind=list(c["new"])), names="value")
+        parts.component.observe(lambda c: self.filter(component=list(c["new"])), names="value")
+        parts.run.observe(lambda c: self.filter(run_id=c["new"] or None), names="value")
+        parts.window.observe(lambda c: self.filter(window=tuple(c["new"])), names="value")
+        parts.lanes.observe(lambda c: self.filter(lanes=c["new"]), names="value")
+        parts.pick.observe(lambda c: self.select(c["new"]), names="value")
+        self._redraw()
+        return w.VBox(
+            [
+                parts.title,
+                w.HBox([parts.kind, parts.component, w.VBox([parts.run, parts.lanes])]),
+                parts.window,
+                parts.chart,
+                parts.pick,
+                parts.more,
+                parts.details,
+            ],
+            layout=w.Layout(width="100%"),
+        )
+
+    def _redraw(self) -> None:
+        parts = self._w
+        if parts is None:
+            return
+        shown = self.visible()
+        parts.title.value = render.STYLE + f"<b>{render.esc(self._heading(shown))}</b>"
+        parts.chart.outputs = (render.figure_output(self.figure(), self._heading(shown)),)
+        listed = shown.iloc[:LIST_LIMIT]
+        starts = (listed["start"].to_numpy() - self.t0) / 1e9
+        parts.pick.options = [
+            (f"+{start:.3f}s  {kind}  {component}  {_ms(duration)}", int(span_id))
+            for span_id, start, kind, component, duration in zip(
+                listed.index.tolist(),
+                starts.tolist(),
+                listed["kind"].tolist(),
+                listed["component"].astype(str).tolist(),
+                listed["duration_ms"].tolist(),
+                strict=True,
+            )
+        ]
+        parts.more.value = (
+            render.muted(f"listing the first {LIST_LIMIT:,} of {len(shown):,} spans; filter to list others")
+            if len(shown) > LIST_LIMIT
+            else ""
+        )
+        if self.selected is not None and self.selected in set(listed.index.tolist()):
+            parts.pick.value = self.selected
+
+    def _heading(self, shown: pd.DataFrame) -> str:
+        lanes = shown[self.lanes].nunique() if len(shown) else 0
+        return (
+            f"{len(shown):,} of {len(self.spans):,} spans in {lanes} lanes (by {self.lanes}), "
+            f"{len(self.store):,} events over {self.span_s:.3g} s"
+        )
+
+    # --- text ---------------------------------------------------------------------------------------
+    def text(self) -> str:
+        shown = self.visible()
+        lines = [f"TimelineExplorer  {self._heading(shown)}"]
+        if len(shown):
+            per_lane = shown.groupby(shown[self.lanes].astype(str), sort=False, observed=True).size()
+            lines.append("  lanes: " + ", ".join(f"{name} ({count})" for name, count in per_lane.items()))
+            per_kind = shown["kind"].value_counts(sort=False).sort_index()
+            lines.append("  kinds: " + ", ".join(f"{name} ({count})" for name, count in per_kind.items()))
+        return "\n".join(lines)
+
+
+class _Widgets:
+    def __init__(self, **parts: Any) -> None:
+        self.__dict__.update(parts)
+
+
+def _store_of(source: Any) -> EventStore:
+    from dspex_lab.trace.store import EventStore
+
+    if source is None or isinstance(source, EventStore):
+        return resolve_store(source)
+    if isinstance(source, str | os.PathLike):
+        from dspex_lab.trace.persist import load
+
+        return load(source)
+    if hasattr(source, "columns") and {"kind", "component"} <= set(source.columns):
+        return _from_frame(source)
+    raise TypeError(
+        f"TimelineExplorer takes an EventStore, a trace file path, or a frame from dx.get_events(...); "
+        f"got {type(source).__name__}"
+    )
+
+
+def _from_frame(frame: pd.DataFrame) -> EventStore:
+    """A store holding the events of a trace frame (what `dx.get_events` returns)."""
+    from dspex_lab.trace.events import FIELDS
+    from dspex_lab.trace.store import EventStore
+
+    if frame.index.name != "ts":
+        raise ValueError("a trace frame is indexed by 'ts' (epoch ns), as dx.get_events(...) returns it")
+
+    def column(name: str) -> list[Any]:
+        if name == "ts":
+            return [int(ts) for ts in frame.index.tolist()]
+        if name not in frame.columns:
+            return [None] * len(frame)
+        return [None if _missing(value) else value for value in frame[name].astype(object).tolist()]
+
+    store = EventStore()
+    store.extend({name: column(name) for name in FIELDS})
+    return store
+
+
+def _missing(value: Any) -> bool:
+    """None, pandas.NA or NaN: how a frame marks "no value"."""
+    import pandas as pd
+
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _listed(value: str | list[str] | tuple[str, ...] | None, known: list[str], what: str) -> list[str] | None:
+    if value is None:
+        return None
+    chosen = [value] if isinstance(value, str) else list(value)
+    missing = [item for item in chosen if item not in known]
+    if missing:
+        raise ValueError(f"no {what} {missing} in this trace; it has {known}")
+    return chosen
+
+
+def _finish_ns(spans: pd.DataFrame) -> np.ndarray:
+    """Each span's end in epoch ns, as int64 (exact); an open span ends where it starts."""
+    import numpy as np
+
+    ends = spans["end"]
+    return np.where(ends.isna().to_numpy(), spans["start"].to_numpy(), ends.to_numpy(dtype="int64", na_value=0))
+
+
+def _segments(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """start0, end0, gap, start1, end1, gap, ...: one line segment per span, drawn as one trace."""
+    import numpy as np
+
+    out = np.full(len(start) * 3, np.nan)
+    out[0::3] = start
+    out[1::3] = end
+    return out
+
+
+def _hover(shown: pd.DataFrame, x0: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    texts = [
+        f"<b>{kind}</b> {component}<br>+{start:.3f} s, {_ms(duration)}, {status}<br>run {run}, {task}"
+        + (f"<br>{render.esc(error, 120)}" if error else "")
+        for kind, component, start, duration, status, run, task, error in zip(
+            shown["kind"].tolist(),
+            shown["component"].astype(str).tolist(),
+            x0.tolist(),
+            shown["duration_ms"].tolist(),
+            shown["status"].tolist(),
+            shown["run_id"].astype(str).tolist(),
+            shown["task"].astype(str).tolist(),
+            shown["error"].tolist(),
+            strict=True,
+        )
+    ]
+    out = np.empty(len(texts), dtype=object)
+    out[:] = texts
+    return out
+
+
+def _optional_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _ms(duration: Any) -> str:
+    return "open" if duration is None or duration != duration else f"{duration:.1f} ms"
+
+
+def _details_html(found: dict[str, Any]) -> str:
+    start, end = found["start_payload"], found["end_payload"]
+    head = render.pairs(
+        [
+            ("span", f"{found['span_id']} ({found['kind']})"),
+            ("component", found["component"]),
+            ("run", found["run_id"]),
+            ("task", found["task"]),
+            ("parent span", found["parent_id"]),
+            ("start", f"+{found['start_s']:.3f} s"),
+            ("duration", _ms(found["duration_ms"])),
+            ("status", found["status"]),
+            ("error", found["error"]),
+        ]
+    )
+    if found["kind"] == "lm.request":
+        usage = render.pairs(
+            [
+                (name, end.get(name))
+                for name in ("prompt_tokens", "completion_tokens", "cost", "cache_hit", "finish_reason", "attempts")
+            ]
+        )
+        body = (
+            render.section("prompt", render.messages(start.get("messages")))
+            + render.section("reply", render.block(end.get("text")))
+            + render.section("usage", usage)
+        )
+    elif found["kind"] == "program":
+        body = render.section("inputs", render.pairs((start.get("inputs") or {}).items())) + render.section(
+            "outputs", render.pairs((end.get("outputs") or {}).items())
+        )
+    else:
+        body = render.section("at the start", render.pairs(start.items())) + render.section(
+            "at the end", render.pairs(end.items())
+        )
+    return head + body
