@@ -71,6 +71,12 @@ def current_adapter() -> Any:
     adapter = get("adapter")
     if adapter is not None:
         return adapter
-    from dspex_lab.adapters.chat import DEFAULT_CHAT_ADAPTER
+    global _chat_adapter
+    if _chat_adapter is None:
+        from dspex_lab.adapters.chat import DEFAULT_CHAT_ADAPTER
 
-    return DEFAULT_CHAT_ADAPTER
+        _chat_adapter = DEFAULT_CHAT_ADAPTER
+    return _chat_adapter
+
+
+_chat_adapter: Any = None

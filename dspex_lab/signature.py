@@ -21,7 +21,9 @@ import keyword
 import re
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from dspex_lab.errors import SignatureError
@@ -180,7 +182,7 @@ def _check_name(name: str, where: str, *, text: str | None = None, position: int
         )
 
 
-def default_instructions(inputs: typing.Iterable[str], outputs: typing.Iterable[str]) -> str:
+def default_instructions(inputs: Iterable[str], outputs: Iterable[str]) -> str:
     """DSPy's default instructions for a signature with no docstring."""
     ins = ", ".join(f"`{name}`" for name in inputs)
     outs = ", ".join(f"`{name}`" for name in outputs)
@@ -190,8 +192,11 @@ def default_instructions(inputs: typing.Iterable[str], outputs: typing.Iterable[
 class SignatureMeta(type):
     """Builds signature classes, makes them immutable, and gives them their read API."""
 
-    _fields: dict[str, FieldInfo]
-    _instructions: str | None
+    _fields: Mapping[str, FieldInfo]
+    _inputs: Mapping[str, FieldInfo]
+    _outputs: Mapping[str, FieldInfo]
+    _instructions: str
+    _hash: int
 
     def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kw: Any) -> SignatureMeta:
         fields: dict[str, FieldInfo] = {}
@@ -217,9 +222,16 @@ class SignatureMeta(type):
             spec = specs[attr]
             fields.pop(attr, None)
             fields[attr] = FieldInfo(attr, spec.kind, annotation, spec.desc, dict(spec.extra))
-        namespace["_fields"] = fields
+        # Everything derived is computed once here: signatures are immutable and read on every call.
+        inputs = {n: f for n, f in fields.items() if f.kind == "input"}
+        outputs = {n: f for n, f in fields.items() if f.kind == "output"}
         doc = namespace.get("__doc__")
-        namespace["_instructions"] = _clean_doc(doc) if doc else None
+        instructions = _clean_doc(doc) if doc else default_instructions(inputs, outputs)
+        namespace["_fields"] = MappingProxyType(fields)
+        namespace["_inputs"] = MappingProxyType(inputs)
+        namespace["_outputs"] = MappingProxyType(outputs)
+        namespace["_instructions"] = instructions
+        namespace["_hash"] = hash((tuple(fields.values()), instructions))
         namespace.setdefault("__annotations__", {})
         cls = super().__new__(mcs, name, bases, namespace, **kw)
         if bases and fields:
@@ -244,23 +256,21 @@ class SignatureMeta(type):
         )
 
     @property
-    def fields(cls) -> dict[str, FieldInfo]:
-        """All fields, inputs first, in declaration order."""
-        return dict(cls._fields)
+    def fields(cls) -> Mapping[str, FieldInfo]:
+        """All fields, inputs first, in declaration order (read-only)."""
+        return cls._fields
 
     @property
-    def input_fields(cls) -> dict[str, FieldInfo]:
-        return {n: f for n, f in cls._fields.items() if f.kind == "input"}
+    def input_fields(cls) -> Mapping[str, FieldInfo]:
+        return cls._inputs
 
     @property
-    def output_fields(cls) -> dict[str, FieldInfo]:
-        return {n: f for n, f in cls._fields.items() if f.kind == "output"}
+    def output_fields(cls) -> Mapping[str, FieldInfo]:
+        return cls._outputs
 
     @property
     def instructions(cls) -> str:
-        if cls._instructions:
-            return cls._instructions
-        return default_instructions(cls.input_fields, cls.output_fields)
+        return cls._instructions
 
     @property
     def signature(cls) -> str:
@@ -282,7 +292,7 @@ class SignatureMeta(type):
         return list(cls._fields.values()) == list(other._fields.values()) and cls.instructions == other.instructions
 
     def __hash__(cls) -> int:
-        return hash((tuple(cls._fields.values()), cls.instructions))
+        return cls._hash
 
 
 def _clean_doc(doc: str) -> str:

@@ -192,18 +192,21 @@ class Predict(Module):
         where = component[0] if component else self.component_name
         usage = Usage()
         first_error: AdapterParseError | None = None
+        traced = events.tracing_active()
         while True:
             messages = adapter.format(signature, demos, inputs)
             kwargs = {**self.lm_kwargs, **adapter.lm_kwargs(signature, lm.supports_structured_output), **(config or {})}
-            events.emit("adapter.format", where, {"adapter": adapter.name, "messages": messages})
+            if traced:
+                events.emit("adapter.format", where, {"adapter": adapter.name, "messages": messages})
             response = yield LMRequest(messages, kwargs)
             usage.add(response.usage)
             try:
                 fields = adapter.parse(signature, response.text)
             except AdapterParseError as error:
-                events.emit(
-                    "adapter.parse", where, {"adapter": adapter.name, "error": str(error), "raw": response.text}
-                )
+                if traced:
+                    events.emit(
+                        "adapter.parse", where, {"adapter": adapter.name, "error": str(error), "raw": response.text}
+                    )
                 if response.finish_reason == "length":
                     error.add_note("the reply was cut off at max_tokens; raise max_tokens for this predictor")
                 fallback = adapter.fallback
@@ -214,7 +217,8 @@ class Predict(Module):
                     first_error.add_note(f"retried with {adapter.name}, which also failed: {error}")
                     raise first_error from None
                 raise
-            events.emit("adapter.parse", where, {"adapter": adapter.name, "fields": jsonable(fields)})
+            if traced:
+                events.emit("adapter.parse", where, {"adapter": adapter.name, "fields": jsonable(fields)})
             prediction = Prediction(fields, raw=response.text, usage=usage)
             note_call(self, inputs, prediction)
             return prediction
