@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dspex_lab.lab import render
 from dspex_lab.lab.examples import LMCall, descendants, lm_calls
-from dspex_lab.lab.panel import Panel
+from dspex_lab.lab.panel import Panel, Parts
 from dspex_lab.trace import events
 
 if TYPE_CHECKING:
@@ -97,7 +97,6 @@ class DemoInspector(Panel):
         self.compile = _find_compile(store, dict((uid, name) for name, uid in self.predictors))
         self._sources: dict[str, list[DemoSource]] | None = None
         self.time: int | None = None
-        self._w: Any = None
 
     # --- queries ------------------------------------------------------------------------------------
     def demos_at(self, t: Any = None) -> dict[str, list[dict[str, Any]]]:
@@ -132,11 +131,11 @@ class DemoInspector(Panel):
         from dspex_lab.trace.query import to_ns
 
         self.time = to_ns(t) if t is not None else None
-        if self._w is not None:
+        if self.parts is not None:
             wanted = self._nearest_moment(self.time)
             wanted = LATEST if wanted is None else wanted
-            if self._w.slider.value != wanted:
-                self._w.slider.value = wanted
+            if self.parts.slider.value != wanted:
+                self.parts.slider.value = wanted
             self._redraw()
         return self.demos_at(self.time)
 
@@ -163,7 +162,7 @@ class DemoInspector(Panel):
         ]
         source = w.Dropdown(options=choices, value=None, description="demo", layout=w.Layout(width="60%"))
         source.observe(lambda change: self.explain(*change["new"]) if change["new"] else None, names="value")
-        self._w = _Widgets(
+        self.parts = Parts(
             title=w.HTML(),
             slider=slider,
             moment=w.HTML(),
@@ -173,7 +172,7 @@ class DemoInspector(Panel):
             origin=w.HTML(),
         )
         self._redraw()
-        parts = self._w
+        parts = self.parts
         children = [parts.title, parts.slider, parts.moment, parts.table, parts.diff]
         if choices:
             children += [w.HTML("<b>where each demo came from</b>"), parts.source, parts.origin]
@@ -184,7 +183,7 @@ class DemoInspector(Panel):
         self._redraw()
 
     def _redraw(self) -> None:
-        parts = self._w
+        parts = self.parts
         if parts is None:
             return
         parts.title.value = render.STYLE + f"<b>{render.esc(self._heading())}</b>"
@@ -205,8 +204,8 @@ class DemoInspector(Panel):
     def explain(self, predictor: str, position: int) -> DemoSource | None:
         """Show where demo `position` (0-based) of `predictor` came from; returns it."""
         found = next((s for s in self.sources().get(predictor, []) if s.position == position), None)
-        if self._w is not None:
-            self._w.origin.value = _source_html(found) if found is not None else ""
+        if self.parts is not None:
+            self.parts.origin.value = _source_html(found) if found is not None else ""
         return found
 
     def _after_compile(self, t: int | None) -> bool:
@@ -248,10 +247,6 @@ class DemoInspector(Panel):
         lines.append(f"  {len(self.moments)} recorded changes")
         return "\n".join(lines)
 
-
-class _Widgets:
-    def __init__(self, **parts: Any) -> None:
-        self.__dict__.update(parts)
 
 
 def _plain(demo: Any) -> dict[str, Any]:

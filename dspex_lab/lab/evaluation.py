@@ -24,7 +24,7 @@ from dspex_lab.lab import render
 from dspex_lab.lab.examples import SORTS, ExampleDetail, ExampleRow, RunExamples
 from dspex_lab.lab.feed import recorded
 from dspex_lab.lab.kernel import deliver_while_busy, show
-from dspex_lab.lab.panel import Pacer, Panel
+from dspex_lab.lab.panel import Pacer, Panel, Parts
 from dspex_lab.trace import events
 from dspex_lab.trace.events import Event
 
@@ -64,7 +64,6 @@ class EvaluationPanel(Panel):
         self.page = 0
         self.selected: int | None = None
         self._display = display
-        self._w: Any = None
         self._pacer = Pacer(self._redraw, interval)
         if run_id is not None:
             if self.store is None:
@@ -101,9 +100,9 @@ class EvaluationPanel(Panel):
 
     def stop(self) -> bool:
         """Stop the run, keeping what finished (what the Stop button does). Returns whether it was running."""
-        if self._w is not None:
-            self._w.stop.disabled = True
-            self._w.stop.description = "Stopping…"
+        if self.parts is not None:
+            self.parts.stop.disabled = True
+            self.parts.stop.description = "Stopping…"
         return self.run_id is not None and not self.finished and cancel_run(self.run_id, STOP_REASON)
 
     # --- the results --------------------------------------------------------------------------------
@@ -132,10 +131,10 @@ class EvaluationPanel(Panel):
         """Show example `index` in the details pane (None clears it); returns what is shown."""
         self.selected = index
         found = self.examples.detail(index) if index is not None and self.examples is not None else None
-        if self._w is not None:
-            self._w.details.value = _detail_html(found) if found is not None else ""
-            if index is not None and self._w.example.value != index:
-                self._w.example.value = index
+        if self.parts is not None:
+            self.parts.details.value = _detail_html(found) if found is not None else ""
+            if index is not None and self.parts.example.value != index:
+                self.parts.example.value = index
         return found
 
     # --- widgets ------------------------------------------------------------------------------------
@@ -150,7 +149,7 @@ class EvaluationPanel(Panel):
         )
         deliver_while_busy(stop)
         stop.on_click(lambda _: self.stop())
-        parts = _Widgets(
+        parts = Parts(
             title=w.HTML(),
             bar=w.IntProgress(min=0, max=1, layout=w.Layout(width="60%")),
             stop=stop,
@@ -167,12 +166,12 @@ class EvaluationPanel(Panel):
         parts.order.observe(lambda change: self.sort(change["new"]), names="value")
         parts.page.observe(lambda change: self.show_page(change["new"] - 1), names="value")
         parts.example.observe(lambda change: self.select(change["new"]), names="value")
-        self._w = parts
+        self.parts = parts
         self._redraw()
         return w.VBox([parts.title, parts.controls, parts.stats, parts.results], layout=w.Layout(width="100%"))
 
     def _redraw(self) -> None:
-        parts = self._w
+        parts = self.parts
         if parts is None:
             return
         state = self.state
@@ -191,7 +190,7 @@ class EvaluationPanel(Panel):
             self._draw_results()
 
     def _draw_results(self) -> None:
-        parts = self._w
+        parts = self.parts
         if parts is None or not self.finished:
             return
         import ipywidgets as w
@@ -235,12 +234,6 @@ class EvaluationPanel(Panel):
             lines.append(f"  ... {len(failed) - 3} more failed examples")
         return "\n".join(lines)
 
-
-class _Widgets:
-    """The panel's widgets by name."""
-
-    def __init__(self, **parts: Any) -> None:
-        self.__dict__.update(parts)
 
 
 def _runs(store: EventStore) -> list[str]:

@@ -44,15 +44,13 @@ class _Parser(argparse.ArgumentParser):
     """An argparse parser that reports problems as a UsageError instead of exiting the kernel."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}\n{self.format_usage().rstrip()}\n(see %dspex {self._command()} --help)")
+        command = " ".join(["%dspex", *self.prog.split()[1:], "--help"])
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}\n(see {command})")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             print(message)
         raise _HelpShown
-
-    def _command(self) -> str:
-        return self.prog.removeprefix("%dspex").strip()
 
 
 def _parser() -> _Parser:

@@ -18,7 +18,7 @@ from dspex_lab.evaluate.progress import ProgressState
 from dspex_lab.lab import render
 from dspex_lab.lab.feed import follow
 from dspex_lab.lab.kernel import show
-from dspex_lab.lab.panel import Pacer, Panel
+from dspex_lab.lab.panel import Pacer, Panel, Parts
 from dspex_lab.trace import events
 from dspex_lab.trace.events import Event
 
@@ -141,7 +141,6 @@ class OptimizationPanel(Panel):
         self.state = CompileState()
         self.progress = ProgressState()
         self._charted = (-1, -1)
-        self._w: Any = None
         self._pacer = Pacer(self._redraw, interval)
         self._unsubscribe: Any = None
         unsubscribe = follow(self.store, self._on_event, run_id=run_id, kinds=("optimize.",))
@@ -183,7 +182,7 @@ class OptimizationPanel(Panel):
     def _build(self) -> Any:
         import ipywidgets as w
 
-        self._w = _Widgets(
+        self.parts = Parts(
             title=w.HTML(),
             phase=w.HTML(),
             bar=w.IntProgress(min=0, max=1, layout=w.Layout(width="60%")),
@@ -192,11 +191,11 @@ class OptimizationPanel(Panel):
             summary=w.HTML(),
         )
         self._redraw()
-        parts = self._w
+        parts = self.parts
         return w.VBox([parts.title, parts.phase, parts.bar, parts.counts, parts.chart, parts.summary])
 
     def _redraw(self) -> None:
-        parts = self._w
+        parts = self.parts
         if parts is None:
             return
         state, progress = self.state, self.progress
@@ -286,10 +285,6 @@ class OptimizationPanel(Panel):
             lines.append(f"  reason: {reason}")
         return "\n".join(lines)
 
-
-class _Widgets:
-    def __init__(self, **parts: Any) -> None:
-        self.__dict__.update(parts)
 
 
 def _run_id(source: Any) -> str:

@@ -14,10 +14,19 @@ from typing import Any
 from dspex_lab.lab.kernel import widgets_available
 
 
+class Parts:
+    """A panel's widgets by name (`panel.parts.bar`, `panel.parts.table`, ...)."""
+
+    def __init__(self, **widgets: Any) -> None:
+        self.__dict__.update(widgets)
+
+
 class Panel:
     """Base class: subclasses implement `_build()` (the widget tree) and `text()` (the readable form)."""
 
     _widget: Any = None
+    parts: Parts | None = None
+    """The panel's widgets by name, once it has been drawn (None before)."""
 
     def _build(self) -> Any:
         raise NotImplementedError
@@ -30,8 +39,17 @@ class Panel:
     def widget(self) -> Any:
         """The panel's ipywidgets tree, built on first use."""
         if self._widget is None:
-            self._widget = self._build()
+            widget = self._build()
+            # CSS hooks for styling and for finding a panel in the page: dspex-panel, dspex-timelineexplorer, ...
+            widget.add_class("dspex-panel")
+            widget.add_class(f"dspex-{type(self).__name__.lower()}")
+            self._widget = widget
         return self._widget
+
+    def draw(self) -> Panel:
+        """Build the widget tree now (displaying the panel does it too); returns the panel."""
+        _ = self.widget
+        return self
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         if not widgets_available():
@@ -61,6 +79,20 @@ class Pacer:
         self._drawing = threading.Lock()
         self._last = float("-inf")
         self._timer: threading.Timer | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether a trailing redraw is scheduled."""
+        return self._timer is not None
+
+    def flush(self) -> None:
+        """Do the scheduled trailing redraw now, if there is one."""
+        with self._lock:
+            if self._timer is None:
+                return
+            self._cancel()
+            self._last = time.monotonic()
+        self._draw()
 
     def request(self, *, now: bool = False) -> None:
         """Redraw now if the interval has passed (or `now`), else once the interval is over."""

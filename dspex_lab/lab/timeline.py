@@ -19,7 +19,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.lab import render
-from dspex_lab.lab.panel import Panel
+from dspex_lab.lab.panel import Panel, Parts
 from dspex_lab.trace.query import resolve_store
 
 if TYPE_CHECKING:
@@ -75,7 +75,6 @@ class TimelineExplorer(Panel):
         self.runs = sorted({str(r) for r in spans["run_id"].tolist() if r == r and r is not None})
         self.lanes = "component"
         self.selected: int | None = None
-        self._w: Any = None
         self._filters: dict[str, Any] = {"kind": None, "component": None, "run_id": None, "window": None}
         self.filter(lanes=lanes, kind=kind, component=component, run_id=run_id, window=window)
 
@@ -238,10 +237,10 @@ class TimelineExplorer(Panel):
         """Show span `span_id` in the details pane (None clears it); returns its details."""
         self.selected = span_id
         found = self.details(span_id) if span_id is not None else None
-        if self._w is not None:
-            self._w.details.value = _details_html(found) if found is not None else ""
-            if self._w.pick.value != span_id and span_id in dict((v, v) for _, v in self._w.pick.options):
-                self._w.pick.value = span_id
+        if self.parts is not None:
+            self.parts.details.value = _details_html(found) if found is not None else ""
+            if self.parts.pick.value != span_id and span_id in dict((v, v) for _, v in self.parts.pick.options):
+                self.parts.pick.value = span_id
         return found
 
     # --- widgets ------------------------------------------------------------------------------------
@@ -250,7 +249,7 @@ class TimelineExplorer(Panel):
 
         filters = self._filters
         box = w.Layout(width="auto")
-        parts = _Widgets(
+        parts = Parts(
             title=w.HTML(),
             kind=w.SelectMultiple(
                 options=self.kinds, value=tuple(filters["kind"] or self.kinds), rows=5, description="kind", layout=box
@@ -283,7 +282,7 @@ class TimelineExplorer(Panel):
             more=w.HTML(),
             details=w.HTML(),
         )
-        self._w = parts
+        self.parts = parts
         parts.kind.observe(lambda c: self.filter(kind=list(c["new"])), names="value")
         parts.component.observe(lambda c: self.filter(component=list(c["new"])), names="value")
         parts.run.observe(lambda c: self.filter(run_id=c["new"] or None), names="value")
@@ -305,7 +304,7 @@ class TimelineExplorer(Panel):
         )
 
     def _redraw(self) -> None:
-        parts = self._w
+        parts = self.parts
         if parts is None:
             return
         shown = self.visible()
@@ -350,10 +349,6 @@ class TimelineExplorer(Panel):
             lines.append("  kinds: " + ", ".join(f"{name} ({count})" for name, count in per_kind.items()))
         return "\n".join(lines)
 
-
-class _Widgets:
-    def __init__(self, **parts: Any) -> None:
-        self.__dict__.update(parts)
 
 
 def _store_of(source: Any) -> EventStore:
