@@ -23,7 +23,7 @@ from dspex_lab.evaluate.progress import PROGRESS_KINDS, ProgressState
 from dspex_lab.lab import render
 from dspex_lab.lab.examples import SORTS, ExampleDetail, ExampleRow, RunExamples
 from dspex_lab.lab.feed import recorded
-from dspex_lab.lab.kernel import deliver_while_busy, show
+from dspex_lab.lab.kernel import deliver_while_busy
 from dspex_lab.lab.panel import Pacer, Panel, Parts
 from dspex_lab.trace import events
 from dspex_lab.trace.events import Event
@@ -86,13 +86,14 @@ class EvaluationPanel(Panel):
         elif event.kind == "evaluate.start":
             self.run_id = event.run_id
             if self._display:
-                show(self)
+                self.show()
             self._pacer.request(now=True)
         elif event.kind == "evaluate.end":
             self._pacer.close()
             if self.store is not None and self.run_id is not None:
                 self.examples = RunExamples(self.store, self.run_id)
             self._pacer.request(now=True)
+            self._settle()
 
     @property
     def finished(self) -> bool:
@@ -225,7 +226,9 @@ class EvaluationPanel(Panel):
     def text(self) -> str:
         state = self.state
         lines = [f"EvaluationPanel  {state.label or 'evaluate'}  run {self.run_id or '(not started)'}"]
-        lines.append(f"  {state.summary()}  {state.status or 'running'}")
+        score = "" if state.score is None else f"  score {state.score:.3f}"
+        status = state.status or "running"
+        lines.append(f"  {state.done}/{state.total} examples{score}  errors {state.errors}  {status}")
         if state.reason:
             lines.append(f"  reason: {state.reason}")
         failed = [row for row in self.rows() if row.failed]

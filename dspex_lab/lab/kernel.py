@@ -25,16 +25,6 @@ def widgets_available() -> bool:
     return in_kernel() and importlib.util.find_spec("ipywidgets") is not None
 
 
-def show(obj: Any) -> None:
-    """Display `obj` in the current cell's output (its text form outside a kernel)."""
-    if in_kernel():
-        from IPython.display import display
-
-        display(obj)
-    else:
-        print(repr(obj))
-
-
 def deliver_while_busy(widget: Any) -> None:
     """Let the frontend deliver `widget`'s events while the cell that made it is still running.
 

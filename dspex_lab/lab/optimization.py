@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from dspex_lab.evaluate.progress import ProgressState
 from dspex_lab.lab import render
 from dspex_lab.lab.feed import follow
-from dspex_lab.lab.kernel import show
 from dspex_lab.lab.panel import Pacer, Panel, Parts
 from dspex_lab.trace import events
 from dspex_lab.trace.events import Event
@@ -151,7 +150,7 @@ class OptimizationPanel(Panel):
         if self.state.root is None:
             raise ValueError(f"no compile with run id {run_id!r} in the store (its optimize.start event is missing)")
         if display:
-            show(self)
+            self.show()
 
     @property
     def finished(self) -> bool:
@@ -169,6 +168,7 @@ class OptimizationPanel(Panel):
                 self._unsubscribe = None
             self._pacer.close()
             self._pacer.request(now=True)
+            self._settle()
         else:
             self._pacer.request()
 

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from dspex_lab.lab.kernel import widgets_available
+from dspex_lab.lab.kernel import in_kernel, widgets_available
 
 
 class Parts:
@@ -25,6 +25,7 @@ class Panel:
     """Base class: subclasses implement `_build()` (the widget tree) and `text()` (the readable form)."""
 
     _widget: Any = None
+    _handle: Any = None
     parts: Parts | None = None
     """The panel's widgets by name, once it has been drawn (None before)."""
 
@@ -50,6 +51,20 @@ class Panel:
         """Build the widget tree now (displaying the panel does it too); returns the panel."""
         _ = self.widget
         return self
+
+    def show(self) -> None:
+        """Display the panel in the current cell (print its text outside a kernel)."""
+        if in_kernel():
+            from IPython.display import display
+
+            self._handle = display(self, display_id=True)
+        else:
+            print(self.text())
+
+    def _settle(self) -> None:
+        """Put the panel's final text into the output `show()` made, so a saved notebook reads as it ended."""
+        if self._handle is not None:
+            self._handle.update(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         if not widgets_available():
