@@ -1,28 +1,34 @@
-"""A chunk: a run of consecutive events frozen into typed columns, with lazy numpy indexes.
+"""A chunk: a run of consecutive events frozen into columns, with lazy numpy views and indexes.
 
-The store seals its append buffers into chunks of a few thousand events. A
-chunk never changes afterwards, so everything derived from it (numpy views,
-per-key position indexes, the span-id index) is computed once, on the first
-query that needs it, and kept. Strings (kind, component, run, task,
-correlation) are stored as int32 codes into store-wide `Table`s, so chunks
-concatenate without re-mapping; -1 means None.
+The store seals its append buffer into chunks of a few thousand events, doing
+as little as it can while events are being emitted: the rows are transposed
+into one tuple per column and nothing is converted. A chunk never
+changes afterwards, so everything derived from it is computed once, on the
+first query that needs it, and kept: columns turned into numpy arrays (the
+Python values are then let go), timestamps made non-decreasing, strings
+(kind, component, run, task, correlation) turned into int32 codes into
+store-wide `Table`s (so chunks concatenate without re-mapping; -1 means None,
+and the strings themselves are then let go), per-key position indexes, the
+span-id index.
 
 numpy is imported only when a chunk is first queried, never while emitting.
 """
 
 from __future__ import annotations
 
-from array import array
+import threading
+from collections.abc import Sequence
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
 
 CODED = ("kind", "run_id", "component", "task", "correlation_id")
-"""Columns stored as codes into a `Table`."""
+"""Columns queried as codes into a `Table`."""
 
 INTEGER = ("ts", "span_id", "parent_id")
-"""Columns stored as int64 (0 means no span / no parent)."""
+"""Columns queried as int64 (0 means no span / no parent)."""
 
 
 class Table:
@@ -35,18 +41,15 @@ class Table:
         self.values: list[Any] = []
         self._array: Any = None
 
-    def encode(self, column: list[Any]) -> array[int]:
-        """Codes for `column`, adding values not seen before."""
-        lookup = self.codes.__getitem__
-        try:
-            return array("i", map(lookup, column))
-        except KeyError:
-            codes = self.codes
-            for value in set(column):
-                if value not in codes:
-                    codes[value] = len(self.values)
-                    self.values.append(value)
-            return array("i", map(lookup, column))
+    def encode(self, column: Sequence[Any]) -> np.ndarray:
+        """Codes (int32) for `column`, adding values not seen before."""
+        import numpy as np
+
+        codes = self.codes
+        for value in set(column).difference(codes):
+            codes[value] = len(self.values)
+            self.values.append(value)
+        return np.fromiter(map(codes.__getitem__, column), dtype=np.int32, count=len(column))
 
     def code(self, value: Any) -> int | None:
         """The code of `value`, None when the column never had it."""
@@ -65,70 +68,71 @@ class Table:
 
 
 class Chunk:
-    """Events [start, start + n) of a store, in typed columns."""
+    """Events [start, start + n) of a store, in columns."""
 
-    __slots__ = (
-        "_cache",
-        "component",
-        "correlation_id",
-        "kind",
-        "n",
-        "parent_id",
-        "payload",
-        "run_id",
-        "span_id",
-        "start",
-        "task",
-        "ts",
-    )
+    __slots__ = ("_cache", "_lock", "_raw", "_tables", "first_ts", "floor", "last_ts", "n", "payload", "start")
 
     def __init__(
         self,
         start: int,
-        ts: array[int],
-        kind: array[int],
-        run_id: array[int],
-        span_id: array[int],
-        parent_id: array[int],
-        component: array[int],
-        task: array[int],
-        correlation_id: array[int],
-        payload: list[Any],
+        columns: dict[str, Sequence[Any]],
+        payload: Sequence[Any],
+        *,
+        floor: int,
+        tables: dict[str, Table],
+        lock: threading.Lock,
     ) -> None:
         self.start = start
-        self.n = len(ts)
-        self.ts = ts
-        self.kind = kind
-        self.run_id = run_id
-        self.span_id = span_id
-        self.parent_id = parent_id
-        self.component = component
-        self.task = task
-        self.correlation_id = correlation_id
+        self._raw: dict[str, Sequence[Any]] = dict(columns)
+        """Each column as it was appended, until a query turns it into numpy (then it is let go)."""
         self.payload = payload
+        self.n = len(payload)
+        ts = columns["ts"]
+        self.floor = floor
+        """No event of this chunk is earlier than this (the latest time of the chunks before)."""
+        self.first_ts = max(floor, ts[0])
+        self.last_ts = max(floor, max(ts))
+        self._tables = tables
+        self._lock = lock
         self._cache: dict[Any, Any] = {}
 
     @property
     def end(self) -> int:
         return self.start + self.n
 
-    @property
-    def first_ts(self) -> int:
-        return self.ts[0]
-
-    @property
-    def last_ts(self) -> int:
-        return self.ts[-1]
-
     def column(self, name: str) -> np.ndarray:
-        """A read-only numpy view of one column (int64 for INTEGER, int32 codes for CODED)."""
+        """A read-only numpy array of one column: int64 for INTEGER, int32 codes for CODED."""
         found = self._cache.get(name)
-        if found is None:
-            import numpy as np
+        if found is not None:
+            return found
+        import numpy as np
 
-            found = np.frombuffer(getattr(self, name), dtype=np.int64 if name in INTEGER else np.int32)
+        with self._lock:
+            found = self._cache.get(name)
+            if found is not None:
+                return found
+            raw = self._raw[name]
+            if name == "ts":
+                # An event appended after another with a later clock reading takes the later time.
+                found = np.maximum.accumulate(np.maximum(np.array(raw, dtype=np.int64), self.floor))
+            elif name in INTEGER:
+                found = np.array(raw, dtype=np.int64)
+            else:
+                found = self._tables[name].encode(raw)
+            found.flags.writeable = False
             self._cache[name] = found
-        return found
+            del self._raw[name]
+            return found
+
+    def values(self, name: str) -> Sequence[Any]:
+        """One column as Python objects: ints for INTEGER (0 for none), strings or None for CODED."""
+        with self._lock:
+            raw = self._raw.get(name)
+        if raw is not None:
+            return raw if name != "ts" else list(accumulate(raw, max, initial=self.floor))[1:]
+        if name in INTEGER:
+            return self.column(name).tolist()
+        return self._tables[name].objects()[self.column(name)].tolist()
 
     def row_range(self, since: int | None, until: int | None) -> tuple[int, int]:
         """Positions [lo, hi) of the events with since <= ts <= until (ts never decreases in a store)."""

@@ -112,6 +112,9 @@ _default_sink: Sink | None = None
 _sink_lock = threading.Lock()
 _ids = itertools.count(1)
 _thread_label = threading.local()
+_task_labels: dict[str, str] = {}
+_MAX_TASK_LABELS = 4096
+_span_kinds: dict[str, tuple[str, str]] = {}
 _CLOCK_OFFSET = time.time_ns() - time.monotonic_ns()
 _monotonic_ns = time.monotonic_ns
 
@@ -135,17 +138,18 @@ def _make_default_sink() -> Sink:
         return _default_sink
 
 
-def _task_label() -> str:
-    loop = _get_running_loop()
-    if loop is not None:
-        task = current_task(loop)
-        if task is not None:
-            return "task:" + task.get_name()
-    try:
-        return _thread_label.value
-    except AttributeError:
-        label = _thread_label.value = "thread:" + threading.current_thread().name
-        return label
+def _thread_task() -> str:
+    """The calling thread's task label, made once per thread."""
+    label = _thread_label.value = "thread:" + threading.current_thread().name
+    return label
+
+
+def _task_label(name: str) -> str:
+    """The label of the asyncio task called `name`, made once (one string shared by all its events)."""
+    if len(_task_labels) >= _MAX_TASK_LABELS:
+        _task_labels.clear()
+    label = _task_labels[name] = "task:" + name
+    return label
 
 
 def new_id() -> int:
@@ -188,9 +192,19 @@ def emit(
         parent_id = _parent.get()
     ts = _monotonic_ns() + _CLOCK_OFFSET
     run_id = _run_id.get()
-    task = _task_label()
+    # The task label, inlined: this is the hottest function of the library.
+    loop = _get_running_loop()
+    current = current_task(loop) if loop is not None else None
+    if current is None:
+        try:
+            task = _thread_label.value
+        except AttributeError:
+            task = _thread_task()
+    else:
+        name = current.get_name()
+        task = _task_labels.get(name) or _task_label(name)
     if store is not None:
-        store.append(ts, kind, run_id, span_id, parent_id, component, task, correlation_id, blob)
+        store.add((ts, kind, run_id, span_id or 0, parent_id or 0, component, task, correlation_id, blob))
     if sink.listeners:
         event = Event(ts, kind, run_id, span_id, parent_id, component, task, correlation_id, payload)
         for listener in sink.listeners:
@@ -305,7 +319,11 @@ def span(
 ) -> Span:
     """A span emitting `kind` + ".start" / ".end", or `kind` / `end` when `end` is given."""
     if end is None:
-        return Span(kind + ".start", kind + ".end", component, payload, correlation_id)
+        # One pair of strings per kind, not two new strings per span.
+        kinds = _span_kinds.get(kind)
+        if kinds is None:
+            kinds = _span_kinds[kind] = (kind + ".start", kind + ".end")
+        return Span(kinds[0], kinds[1], component, payload, correlation_id)
     return Span(kind, end, component, payload, correlation_id)
 
 

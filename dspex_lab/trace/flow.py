@@ -101,9 +101,9 @@ def _one_way(
     """(request seqs, reply seqs, caller codes, correlation codes) for messages from caller to callee."""
     import numpy as np
 
-    tables = snap.tables
-    callee_codes = codes_for(tables["component"], callee)
-    caller_codes = codes_for(tables["component"], caller, prefix=True)
+    components = snap.table("component")
+    callee_codes = codes_for(components, callee)
+    caller_codes = codes_for(components, caller, prefix=True)
     if not len(callee_codes) or not len(caller_codes):
         return None
     picks = select(snap, {"component": callee_codes}, since, until)

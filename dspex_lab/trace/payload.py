@@ -15,6 +15,7 @@ secret-looking keys and every registered secret value are replaced by
 
 from __future__ import annotations
 
+import gc
 import json
 import marshal
 import os
@@ -57,13 +58,15 @@ _SECRET_SUFFIXES = ("_api_key", "_secret", "_password")
 _ENV_SECRET_MARKERS = ("API_KEY", "APIKEY", "SECRET", "TOKEN", "PASSWORD")
 _MIN_SECRET_LEN = 8
 _MAX_DEPTH = 32
-_MAX_KEY_VERDICTS = 10_000
+_MAX_SAFE_KEYS = 10_000
 
 _lock = threading.Lock()
+_is_tracked = gc.is_tracked
+_dumps = marshal.dumps
 _secrets: tuple[str, ...] = ()
 _secret_bytes: tuple[bytes, ...] = ()
-# Payload keys repeat ("status", "duration_ms", ...): remember whether each one names a secret.
-_key_verdicts: dict[Any, bool] = {}
+# Payload keys repeat ("status", "duration_ms", ...): those known to be harmless are checked in one C call.
+_safe_keys: set[Any] = set()
 
 
 def register_secret(value: str | None) -> None:
@@ -95,16 +98,9 @@ _register_environment()
 
 def is_secret_key(key: object) -> bool:
     """Whether a payload key names a secret (api_key, Authorization, x-api-key, ...)."""
-    verdict = _key_verdicts.get(key)
-    if verdict is None:
-        verdict = type(key) is str and _names_secret(key.lower().replace("-", "_"))
-        if len(_key_verdicts) >= _MAX_KEY_VERDICTS:
-            _key_verdicts.clear()
-        _key_verdicts[key] = verdict
-    return verdict
-
-
-def _names_secret(name: str) -> bool:
+    if type(key) is not str:
+        return False
+    name = key.lower().replace("-", "_")
     return name in SECRET_KEYS or name.endswith(_SECRET_SUFFIXES)
 
 
@@ -115,10 +111,13 @@ def freeze(payload: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     new dict (the caller's objects are never modified).
     """
     try:
-        blob = marshal.dumps(payload)
+        blob = _dumps(payload)
     except ValueError:
         return _slow(payload)
-    if len(blob) > MAX_TEXT or _has_secret_key(payload, 0):
+    # Most payloads hold only keys seen before and no nested containers: one C call clears them.
+    if len(blob) > MAX_TEXT or (
+        (_is_tracked(payload) or not _safe_keys.issuperset(payload)) and _has_secret_key(payload, 0)
+    ):
         return _slow(payload)
     # bytes.find, not `in`: `in` first tries the needle as an integer, which costs twice as much.
     for secret in _secret_bytes:
@@ -170,25 +169,34 @@ def _json_default(value: Any) -> Any:
 
 def _has_secret_key(mapping: dict[Any, Any], depth: int) -> bool:
     """Whether a key of `mapping`, or of a dict nested in it (through dicts only), names a secret."""
-    verdicts = _key_verdicts
-    for key, value in mapping.items():
-        verdict = verdicts.get(key)
-        if verdict is None:
-            verdict = is_secret_key(key)
-        if verdict:
-            return True
-        if type(value) is dict and depth < _MAX_DEPTH and _has_secret_key(value, depth + 1):
-            return True
+    safe = _safe_keys
+    if not safe.issuperset(mapping):
+        for key in mapping:
+            if key not in safe:
+                if is_secret_key(key):
+                    return True
+                if len(safe) >= _MAX_SAFE_KEYS:
+                    safe.clear()
+                safe.add(key)
+    # A dict holding only strings and numbers is not tracked by the garbage collector: nothing nested.
+    if depth < _MAX_DEPTH and _is_tracked(mapping):
+        for value in mapping.values():
+            if (
+                type(value) is dict
+                and (_is_tracked(value) or not safe.issuperset(value))
+                and _has_secret_key(value, depth + 1)
+            ):
+                return True
     return False
 
 
 def _slow(payload: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
     cleaned = _clean(payload, MAX_TEXT, None, 0)
-    blob = marshal.dumps(cleaned)
+    blob = _dumps(cleaned)
     if len(blob) > MAX_PAYLOAD:
         cleaned = _clean(cleaned, MAX_TEXT // 16, 100, 0)
         cleaned["_cut"] = f"payload was {len(blob)} bytes; strings and lists were shortened"
-        blob = marshal.dumps(cleaned)
+        blob = _dumps(cleaned)
     return blob, cleaned
 
 

@@ -312,6 +312,7 @@ def frame(snap: Snapshot, picks: list[Pick], *, payload: bool = True, expand: bo
         else np.empty(0, dtype=np.int64)
     )
     tables = snap.tables
+    correlations = joined("correlation_id")  # codes first: coding may add values to the table
     data: dict[str, Any] = {
         "seq": seq,
         "time": datetimes(ts),
@@ -321,7 +322,7 @@ def frame(snap: Snapshot, picks: list[Pick], *, payload: bool = True, expand: bo
         "task": categorical(joined("task"), tables["task"]),
         "span_id": nullable_ids(joined("span_id")),
         "parent_id": nullable_ids(joined("parent_id")),
-        "correlation_id": tables["correlation_id"].objects()[joined("correlation_id")],
+        "correlation_id": tables["correlation_id"].objects()[correlations],
     }
     payloads: list[Any] = []
     if payload or expand:
@@ -373,14 +374,8 @@ def get_events(
     if limit is not None and (not isinstance(limit, int) or limit == 0):
         raise ValueError(f"limit must be a non-zero int (negative for the newest events), got {limit!r}")
     snap = resolve_store(store).snapshot()
-    tables = snap.tables
-    filters = {
-        "kind": codes_for(tables["kind"], kind),
-        "component": codes_for(tables["component"], component),
-        "run_id": codes_for(tables["run_id"], run_id),
-        "task": codes_for(tables["task"], task),
-        "correlation_id": codes_for(tables["correlation_id"], correlation_id),
-    }
+    wanted = {"kind": kind, "component": component, "run_id": run_id, "task": task, "correlation_id": correlation_id}
+    filters = {name: codes_for(snap.table(name), value) for name, value in wanted.items() if value is not None}
     picks = select(snap, filters, to_ns(since), to_ns(until), limit=limit, keep=payload_filter(where))
     return frame(snap, picks, payload=payload, expand=expand)
 
@@ -422,12 +417,12 @@ def spans(
     if until_ns is not None:
         keep &= table.start_ts <= until_ns
     for name, value in (("component", component), ("run_id", run_id), ("task", task)):
-        codes = codes_for(tables[name], value)
+        codes = codes_for(snap.table(name), value)
         if codes is not None:
             keep &= np.isin(table.columns[name], codes)
     if kind is not None:
         wanted = [kind] if isinstance(kind, str) else list(kind)
-        codes = codes_for(tables["kind"], [*wanted, *(f"{item}.start" for item in wanted)])
+        codes = codes_for(snap.table("kind"), [*wanted, *(f"{item}.start" for item in wanted)])
         keep &= np.isin(table.columns["kind"], codes)
     rows = np.flatnonzero(keep)
     rows = rows[np.argsort(table.start_seq[rows], kind="stable")]

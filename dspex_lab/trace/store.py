@@ -1,10 +1,10 @@
 """The in-memory event store: append buffers sealed into typed chunks, read through snapshots.
 
-`append` takes the store's lock, writes one value into each column buffer and
-returns; every `chunk_size` events the buffers are sealed into a `Chunk`
-(strings turned into codes, nothing else). Reading takes a `Snapshot`: the
-sealed chunks plus the unsealed tail frozen into a temporary chunk, so a query
-sees one consistent set of events while appends go on. Everything pandas or
+`append` adds one tuple to a list (a single atomic step, so writers take no
+lock); every `chunk_size` events the oldest rows are sealed into a `Chunk` of
+typed columns (strings turned into codes, nothing else). Reading takes a
+`Snapshot`: the sealed chunks plus the unsealed tail frozen into a temporary
+chunk, so a query sees one consistent set of events while appends go on. Everything pandas or
 numpy is built lazily from chunks when a query asks (see `query.py`).
 
 A bounded store (`max_events`) keeps the newest `max_events` events: older
@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.trace.chunk import CODED, Chunk, Table
@@ -35,8 +33,11 @@ if TYPE_CHECKING:
 
     from dspex_lab.trace.query import Moment
 
-Row = tuple[int, int, str, "str | None", "int | None", "int | None", str, str, "str | None", Any]
-"""(seq, ts, kind, run_id, span_id, parent_id, component, task, correlation_id, stored payload)."""
+Row = tuple[int, str, "str | None", "int | None", "int | None", str, str, "str | None", Any]
+"""One buffered event: the values of `FIELDS`, the payload in its stored form."""
+
+Numbered = tuple[int, int, str, "str | None", "int | None", "int | None", str, str, "str | None", Any]
+"""(seq, *Row): an event with its number in the store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,12 @@ class Snapshot:
 
     def __len__(self) -> int:
         return self.end - self.first
+
+    def table(self, name: str) -> Table:
+        """The table of a CODED column, holding every value present in this snapshot (for lookups)."""
+        for chunk in self.chunks:
+            chunk.column(name)
+        return self.tables[name]
 
     def visible(self, chunk: Chunk) -> tuple[int, int]:
         """The positions [lo, hi) of `chunk` inside this snapshot."""
@@ -91,21 +98,10 @@ class EventStore:
         self._lock = threading.Lock()
         self._tables = {name: Table() for name in CODED}
         self._chunks: list[Chunk] = []
+        self._rows: list[Row] = []
         self._sealed = 0
         self._last_ts = 0
         self._snapshot: Snapshot | None = None
-        self._new_buffers()
-
-    def _new_buffers(self) -> None:
-        self._ts: array[int] = array("q")
-        self._kind: list[str] = []
-        self._run: list[str | None] = []
-        self._span: array[int] = array("q")
-        self._parent: array[int] = array("q")
-        self._component: list[str] = []
-        self._task: list[str] = []
-        self._corr: list[str | None] = []
-        self._payload: list[Any] = []
 
     # --- writing -------------------------------------------------------------------------------
     def append(
@@ -123,48 +119,39 @@ class EventStore:
         """Add one event. `payload` is a dict (frozen here) or the frozen bytes `emit` already made."""
         if payload is not None and type(payload) is not bytes:
             payload = _stored(payload)
-        with self._lock:
-            if ts < self._last_ts:
-                ts = self._last_ts
-            else:
-                self._last_ts = ts
-            self._ts.append(ts)
-            self._kind.append(kind)
-            self._run.append(run_id)
-            self._span.append(span_id or 0)
-            self._parent.append(parent_id or 0)
-            self._component.append(component)
-            self._task.append(task)
-            self._corr.append(correlation_id)
-            self._payload.append(payload)
-            if len(self._ts) >= self._chunk_size:
-                self._seal()
+        self.add((ts, kind, run_id, span_id or 0, parent_id or 0, component, task, correlation_id, payload))
+
+    def add(self, row: Row) -> None:
+        """The fast path `emit` takes: one row in `FIELDS` order, payload frozen, span ids 0 for none."""
+        # One list.append is atomic, so writers need no lock; sealing takes rows off the front.
+        rows = self._rows
+        rows.append(row)
+        if len(rows) >= self._chunk_size:
+            self._seal()
 
     def _seal(self) -> None:
-        """Turn the append buffers into a chunk (called with the lock held)."""
-        chunk = self._buffers_chunk(copy=False)
-        self._chunks.append(chunk)
-        self._sealed = chunk.end
-        self._new_buffers()
-        if self.max_events is not None:
-            first = self._first()
-            while self._chunks and self._chunks[0].end <= first:
-                self._chunks.pop(0)
+        """Turn the oldest `chunk_size` buffered rows into a chunk."""
+        with self._lock:
+            rows = self._rows
+            if len(rows) < self._chunk_size:
+                return
+            batch = rows[: self._chunk_size]
+            # Writers only ever add at the end, so this removes exactly the rows copied above.
+            del rows[: len(batch)]
+            chunk = self._chunk_of(batch, self._sealed, self._last_ts)
+            self._chunks.append(chunk)
+            self._sealed = chunk.end
+            self._last_ts = chunk.last_ts
+            if self.max_events is not None:
+                first = self._first()
+                while self._chunks and self._chunks[0].end <= first:
+                    self._chunks.pop(0)
 
-    def _buffers_chunk(self, copy: bool) -> Chunk:
-        tables = self._tables
-        return Chunk(
-            self._sealed,
-            array("q", self._ts) if copy else self._ts,
-            tables["kind"].encode(self._kind),
-            tables["run_id"].encode(self._run),
-            array("q", self._span) if copy else self._span,
-            array("q", self._parent) if copy else self._parent,
-            tables["component"].encode(self._component),
-            tables["task"].encode(self._task),
-            tables["correlation_id"].encode(self._corr),
-            self._payload[:] if copy else self._payload,
-        )
+    def _chunk_of(self, rows: list[Row], start: int, floor: int) -> Chunk:
+        """Rows as a chunk: one tuple per column; conversions wait for the first query."""
+        columns = dict(zip(FIELDS, zip(*rows, strict=True), strict=True))
+        payload = columns.pop("payload")
+        return Chunk(start, columns, payload, floor=floor, tables=self._tables, lock=self._lock)
 
     def extend(self, columns: dict[str, list[Any]]) -> None:
         """Add many events at once, oldest first: one list per name in `FIELDS`.
@@ -175,42 +162,39 @@ class EventStore:
         uneven = [name for name in FIELDS if len(columns[name]) != count]
         if uneven:
             raise ValueError(f"extend() needs one list per field, all {count} long; these differ: {uneven}")
-        step = self._chunk_size
+        payloads = [value if value is None or type(value) is bytes else _stored(value) for value in columns["payload"]]
+        ids = ([value or 0 for value in columns[name]] for name in ("span_id", "parent_id"))
+        rows = zip(
+            columns["ts"],
+            columns["kind"],
+            columns["run_id"],
+            *ids,
+            columns["component"],
+            columns["task"],
+            columns["correlation_id"],
+            payloads,
+            strict=True,
+        )
         with self._lock:
-            for start in range(0, count, step):
-                stop = min(count, start + step)
-                stamps = list(accumulate(columns["ts"][start:stop], max, initial=self._last_ts))[1:]
-                self._last_ts = stamps[-1]
-                self._ts.extend(stamps)
-                self._kind.extend(columns["kind"][start:stop])
-                self._run.extend(columns["run_id"][start:stop])
-                self._span.extend(value or 0 for value in columns["span_id"][start:stop])
-                self._parent.extend(value or 0 for value in columns["parent_id"][start:stop])
-                self._component.extend(columns["component"][start:stop])
-                self._task.extend(columns["task"][start:stop])
-                self._corr.extend(columns["correlation_id"][start:stop])
-                self._payload.extend(
-                    value if value is None or type(value) is bytes else _stored(value)
-                    for value in columns["payload"][start:stop]
-                )
-                if len(self._ts) >= step:
-                    self._seal()
+            self._rows.extend(rows)
+        while len(self._rows) >= self._chunk_size:
+            self._seal()
 
     def clear(self) -> None:
         """Forget every event (the count of dropped events starts again from zero)."""
         with self._lock:
             self._chunks = []
+            del self._rows[:]
             self._sealed = 0
             self._last_ts = 0
             self._snapshot = None
             self._tables = {name: Table() for name in CODED}
-            self._new_buffers()
 
     # --- counting ------------------------------------------------------------------------------
     @property
     def appended(self) -> int:
         """How many events were ever appended (retained plus dropped)."""
-        return self._sealed + len(self._ts)
+        return self._sealed + len(self._rows)
 
     def _first(self) -> int:
         if self.max_events is None:
@@ -234,38 +218,42 @@ class EventStore:
     def snapshot(self) -> Snapshot:
         """The events as they are now, safe to read while appends continue."""
         with self._lock:
-            end = self.appended
+            rows = self._rows[:]
+            end = self._sealed + len(rows)
             cached = self._snapshot
             if cached is not None and cached.end == end and cached.tables is self._tables:
                 return cached
             chunks = list(self._chunks)
-            if self._ts:
-                chunks.append(self._buffers_chunk(copy=True))
+            if rows:
+                chunks.append(self._chunk_of(rows, self._sealed, self._last_ts))
             first = self._first()
             chunks = [chunk for chunk in chunks if chunk.end > first]
             snap = Snapshot(tuple(chunks), first, end, self._tables)
             self._snapshot = snap
             return snap
 
-    def rows(self, since_seq: int = 0) -> Iterator[Row]:
+    def rows(self, since_seq: int = 0) -> Iterator[Numbered]:
         """Every retained event with seq >= since_seq, oldest first, as plain tuples."""
         snap = self.snapshot()
-        tables = snap.tables
-        decode = {name: tables[name].values for name in CODED}
         for chunk in snap.chunks:
             lo, hi = snap.visible(chunk)
             lo = max(lo, since_seq - chunk.start)
+            if hi <= lo:
+                continue
+            ts, kind, run_id, span_id, parent_id, component, task, correlation_id = (
+                chunk.values(name) for name in FIELDS[:-1]
+            )
             for i in range(lo, hi):
                 yield (
                     chunk.start + i,
-                    chunk.ts[i],
-                    _value(decode["kind"], chunk.kind[i]),
-                    _value(decode["run_id"], chunk.run_id[i]),
-                    chunk.span_id[i] or None,
-                    chunk.parent_id[i] or None,
-                    _value(decode["component"], chunk.component[i]),
-                    _value(decode["task"], chunk.task[i]),
-                    _value(decode["correlation_id"], chunk.correlation_id[i]),
+                    ts[i],
+                    kind[i],
+                    run_id[i],
+                    span_id[i] or None,
+                    parent_id[i] or None,
+                    component[i],
+                    task[i],
+                    correlation_id[i],
                     chunk.payload[i],
                 )
 
@@ -324,7 +312,4 @@ def _stored(payload: Any) -> bytes | str:
         raise TypeError(f"an event payload must be a dict or None, got {type(payload).__name__}")
     return freeze(payload)[0]
 
-
-def _value(values: list[Any], code: int) -> Any:
-    return None if code < 0 else values[code]
 

@@ -131,7 +131,7 @@ class _Changes:
 
     def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
-        self._kind = snap.tables["kind"].code(STATE_KIND)
+        self._kind = snap.table("kind").code(STATE_KIND)
         self._found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._decoded: dict[int, dict[str, Any]] = {}
 
@@ -142,7 +142,7 @@ class _Changes:
             return found
         import numpy as np
 
-        component = self.snap.tables["component"].code(PREFIX + uid)
+        component = self.snap.table("component").code(PREFIX + uid)
         if component is None or self._kind is None:
             found = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
         else:
