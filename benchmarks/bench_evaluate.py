@@ -7,8 +7,9 @@ script runs the evaluation several times and prints the median examples/s and
 the ratio to the latency limit (concurrency / 50 ms). Peak memory is measured
 in a fresh process that runs one evaluation (after a short warm-up), so it is
 the footprint of one run, not of every run this script makes. The last lines
-measure, side by side, what the progress bar and per-example persistence
-(run_id) cost.
+measure, side by side and interleaved, what the progress bar and per-example
+persistence (run_id) cost, and what the same Predict calls and the bare LM
+calls achieve in a plain worker pool without the engine.
 
     .venv/bin/python benchmarks/bench_evaluate.py [--examples 2000] [--repeats 5]
 """
@@ -16,6 +17,7 @@ measure, side by side, what the progress bar and per-example persistence
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import os
 import re
@@ -25,10 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import dspex_lab as dx
 from dspex_lab.evaluate.progress import TerminalProgress
+from dspex_lab.loop import run_sync
 from dspex_lab.testing import ProviderServer
 
 LATENCY = 0.05
@@ -121,20 +125,50 @@ def main() -> None:
             f"({float(before):.1f} MiB before the run; {events} events in the trace store; {float(rate):.0f} ex/s)"
         )
 
+        messages = [{"role": "user", "content": "[[ ## question ## ]]\nquestion 1\n\nRespond."}]
+        variants = {
+            "dx.evaluate": lambda: run(program, devset, 128, progress=False)[0],
+            "dx.evaluate, tqdm bar (fed by events)": lambda: run(
+                program, devset, 128, progress=TerminalProgress(file=devnull)
+            )[0],
+            "dx.evaluate, run_id (SQLite per example)": lambda: run(
+                program, devset, 128, progress=False, run_id=uuid.uuid4().hex, db_path=Path(tmp) / "runs.sqlite3"
+            )[0],
+            "Predict in a bare worker pool (no engine)": lambda: pool(
+                lambda example: program.acall(**example.inputs()), devset, 128
+            ),
+            "lm.acall in a bare worker pool (transport only)": lambda: pool(
+                lambda example: program.lm.acall(messages), devset, 128
+            ),
+        }
+        rates: dict[str, list[float]] = {name: [] for name in variants}
         with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as devnull:
-            plain, bar, stored = [], [], []
-            for repeat in range(args.repeats):
-                plain.append(run(program, devset, 128, progress=False)[0])
-                bar.append(run(program, devset, 128, progress=TerminalProgress(file=devnull))[0])
-                db = Path(tmp) / "runs.sqlite3"
-                stored.append(run(program, devset, 128, progress=False, run_id=f"bench-{repeat}", db_path=db)[0])
-        base = statistics.median(plain)
+            for _ in range(args.repeats):
+                for name, measure in variants.items():
+                    rates[name].append(measure())
+        base = statistics.median(rates["dx.evaluate"])
         print(f"side by side at concurrency 128, interleaved, median of {args.repeats}:")
-        print(f"  plain                       {base:7.1f} examples/s")
-        print(f"  tqdm bar (fed by events)    {statistics.median(bar):7.1f} examples/s "
-              f"({statistics.median(bar) / base:.2f}x)")  # fmt: skip
-        print(f"  run_id (SQLite per example) {statistics.median(stored):7.1f} examples/s "
-              f"({statistics.median(stored) / base:.2f}x)")  # fmt: skip
+        for name, measured in rates.items():
+            rate = statistics.median(measured)
+            print(f"  {name:<48} {rate:7.1f} examples/s ({rate / base:.2f}x)")
+
+
+def pool(call, items, concurrency: int) -> float:
+    """Items per second of `await call(item)` over `items`, `concurrency` at a time, without the engine."""
+
+    async def main() -> None:
+        pending = iter(items)
+
+        async def worker() -> None:
+            for item in pending:
+                await call(item)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    gc.collect()
+    start = time.perf_counter()
+    run_sync(main())
+    return len(items) / (time.perf_counter() - start)
 
 
 if __name__ == "__main__":
