@@ -18,7 +18,8 @@ from dspex_lab.adapters.values import format_value, parse_value
 from dspex_lab.errors import AdapterParseError
 from dspex_lab.signature import Signature
 
-_HEADER = re.compile(r"\[\[ ## (\w+) ## \]\]")
+# A header starts a line (after optional spaces); its value follows on the same line or the next ones.
+_HEADER_LINE = re.compile(r"^[ \t]*\[\[ ## (\w+) ## \]\][ \t]*", re.MULTILINE)
 COMPLETED = "[[ ## completed ## ]]"
 
 
@@ -91,15 +92,14 @@ class ChatAdapter(Adapter):
 
 def split_sections(text: str) -> list[tuple[str | None, str]]:
     """(header, value) pairs in order; text before the first header has header None."""
-    sections: list[tuple[str | None, list[str]]] = [(None, [])]
-    for line in text.splitlines():
-        match = _HEADER.match(line.strip())
-        if match:
-            rest = line.strip()[match.end() :].strip()
-            sections.append((match.group(1), [rest] if rest else []))
-        else:
-            sections[-1][1].append(line)
-    return [(name, "\n".join(lines).strip()) for name, lines in sections]
+    sections: list[tuple[str | None, str]] = []
+    name: str | None = None
+    begin = 0
+    for match in _HEADER_LINE.finditer(text):
+        sections.append((name, text[begin : match.start()].strip()))
+        name, begin = match.group(1), match.end()
+    sections.append((name, text[begin:].strip()))
+    return sections
 
 
 DEFAULT_CHAT_ADAPTER = ChatAdapter()

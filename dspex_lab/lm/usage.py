@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -51,18 +49,26 @@ class Usage:
 _scope: ContextVar[Usage | None] = ContextVar("dspex_usage_scope", default=None)
 
 
-@contextlib.contextmanager
-def track_usage() -> Iterator[Usage]:
-    """Collect the usage of every LM call made in the block (nested blocks roll up)."""
-    outer = _scope.get()
-    total = Usage()
-    token = _scope.set(total)
-    try:
-        yield total
-    finally:
-        _scope.reset(token)
-        if outer is not None:
-            outer.add(total)
+class track_usage:
+    """Collect the usage of every LM call made in the block (nested blocks roll up).
+
+    Used like a function: `with track_usage() as usage:`.
+
+    A small class rather than a generator context manager: it wraps every program call.
+    """
+
+    __slots__ = ("_outer", "_token", "total")
+
+    def __enter__(self) -> Usage:
+        self._outer = _scope.get()
+        self.total = Usage()
+        self._token = _scope.set(self.total)
+        return self.total
+
+    def __exit__(self, *exc: object) -> None:
+        _scope.reset(self._token)
+        if self._outer is not None:
+            self._outer.add(self.total)
 
 
 def record(usage: Usage) -> None:
