@@ -92,13 +92,18 @@ Listener = Callable[[Event], None]
 
 
 class Sink:
-    """Where events go: an optional store and any number of listeners."""
+    """Where events go: an optional store and any number of listeners.
 
-    __slots__ = ("listeners", "store")
+    `buffer` and `limit` are the store's append buffer and the length at which
+    it is sealed: `emit` writes to them directly (see `EventStore.add`).
+    """
+
+    __slots__ = ("buffer", "limit", "listeners", "store")
 
     def __init__(self, store: EventStore | None, listeners: tuple[Listener, ...] = ()) -> None:
         self.store = store
         self.listeners = listeners
+        self.buffer, self.limit = store.buffer() if store is not None else (None, 0)
 
     @property
     def active(self) -> bool:
@@ -204,7 +209,11 @@ def emit(
         name = current.get_name()
         task = _task_labels.get(name) or _task_label(name)
     if store is not None:
-        store.add((ts, kind, run_id, span_id or 0, parent_id or 0, component, task, correlation_id, blob))
+        # EventStore.add, inlined.
+        buffer = sink.buffer
+        buffer.extend((ts, kind, run_id, span_id or 0, parent_id or 0, component, task, correlation_id, blob))
+        if len(buffer) >= sink.limit:
+            store.seal()
     if sink.listeners:
         event = Event(ts, kind, run_id, span_id, parent_id, component, task, correlation_id, payload)
         for listener in sink.listeners:

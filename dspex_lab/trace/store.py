@@ -20,6 +20,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.trace.chunk import CODED, Chunk, Table
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 
     from dspex_lab.trace.query import Moment
 
-Row = tuple[int, str, "str | None", "int | None", "int | None", str, str, "str | None", Any]
-"""One buffered event: the values of `FIELDS`, the payload in its stored form."""
+Row = tuple[int, str, "str | None", int, int, str, str, "str | None", Any]
+"""One event as `add` takes it: the values of `FIELDS`, span ids 0 for none, the payload stored."""
+
+WIDTH = len(FIELDS)
 
 Numbered = tuple[int, int, str, "str | None", "int | None", "int | None", str, str, "str | None", Any]
 """(seq, *Row): an event with its number in the store."""
@@ -98,7 +101,9 @@ class EventStore:
         self._lock = threading.Lock()
         self._tables = {name: Table() for name in CODED}
         self._chunks: list[Chunk] = []
-        self._rows: list[Row] = []
+        self._flat: list[Any] = []
+        """The unsealed events, their FIELDS values one after another (WIDTH values per event)."""
+        self._flat_limit = self._chunk_size * WIDTH
         self._sealed = 0
         self._last_ts = 0
         self._snapshot: Snapshot | None = None
@@ -122,22 +127,33 @@ class EventStore:
         self.add((ts, kind, run_id, span_id or 0, parent_id or 0, component, task, correlation_id, payload))
 
     def add(self, row: Row) -> None:
-        """The fast path `emit` takes: one row in `FIELDS` order, payload frozen, span ids 0 for none."""
-        # One list.append is atomic, so writers need no lock; sealing takes rows off the front.
-        rows = self._rows
-        rows.append(row)
-        if len(rows) >= self._chunk_size:
-            self._seal()
+        """Add one event given as a row in `FIELDS` order, payload stored, span ids 0 for none.
 
-    def _seal(self) -> None:
-        """Turn the oldest `chunk_size` buffered rows into a chunk."""
+        `emit` does the same inline through `buffer()`.
+        """
+        # One list.extend is atomic, so writers need no lock; sealing takes values off the front. A flat
+        # list keeps no object per event alive, which keeps the garbage collector out of the way.
+        flat = self._flat
+        flat.extend(row)
+        if len(flat) >= self._flat_limit:
+            self.seal()
+
+    def buffer(self) -> tuple[list[Any], int]:
+        """(the append buffer, its length that calls for `seal()`): what `add` uses, for writers that inline it.
+
+        The buffer is the same list for the store's whole life.
+        """
+        return self._flat, self._flat_limit
+
+    def seal(self) -> None:
+        """Turn the oldest `chunk_size` buffered events into a chunk."""
         with self._lock:
-            rows = self._rows
-            if len(rows) < self._chunk_size:
+            flat = self._flat
+            if len(flat) < self._flat_limit:
                 return
-            batch = rows[: self._chunk_size]
-            # Writers only ever add at the end, so this removes exactly the rows copied above.
-            del rows[: len(batch)]
+            batch = flat[: self._flat_limit]
+            # Writers only ever add at the end, so this removes exactly the values copied above.
+            del flat[: len(batch)]
             chunk = self._chunk_of(batch, self._sealed, self._last_ts)
             self._chunks.append(chunk)
             self._sealed = chunk.end
@@ -147,9 +163,9 @@ class EventStore:
                 while self._chunks and self._chunks[0].end <= first:
                     self._chunks.pop(0)
 
-    def _chunk_of(self, rows: list[Row], start: int, floor: int) -> Chunk:
-        """Rows as a chunk: one tuple per column; conversions wait for the first query."""
-        columns = dict(zip(FIELDS, zip(*rows, strict=True), strict=True))
+    def _chunk_of(self, flat: list[Any], start: int, floor: int) -> Chunk:
+        """Buffered values as a chunk: one list per column; conversions wait for the first query."""
+        columns = {name: flat[i::WIDTH] for i, name in enumerate(FIELDS)}
         payload = columns.pop("payload")
         return Chunk(start, columns, payload, floor=floor, tables=self._tables, lock=self._lock)
 
@@ -176,15 +192,15 @@ class EventStore:
             strict=True,
         )
         with self._lock:
-            self._rows.extend(rows)
-        while len(self._rows) >= self._chunk_size:
-            self._seal()
+            self._flat.extend(chain.from_iterable(rows))
+        while len(self._flat) >= self._flat_limit:
+            self.seal()
 
     def clear(self) -> None:
         """Forget every event (the count of dropped events starts again from zero)."""
         with self._lock:
             self._chunks = []
-            del self._rows[:]
+            del self._flat[:]
             self._sealed = 0
             self._last_ts = 0
             self._snapshot = None
@@ -194,7 +210,7 @@ class EventStore:
     @property
     def appended(self) -> int:
         """How many events were ever appended (retained plus dropped)."""
-        return self._sealed + len(self._rows)
+        return self._sealed + len(self._flat) // WIDTH
 
     def _first(self) -> int:
         if self.max_events is None:
@@ -218,14 +234,16 @@ class EventStore:
     def snapshot(self) -> Snapshot:
         """The events as they are now, safe to read while appends continue."""
         with self._lock:
-            rows = self._rows[:]
-            end = self._sealed + len(rows)
+            flat = self._flat[:]
+            # A writer may be part-way through: read whole events only.
+            del flat[len(flat) - len(flat) % WIDTH :]
+            end = self._sealed + len(flat) // WIDTH
             cached = self._snapshot
             if cached is not None and cached.end == end and cached.tables is self._tables:
                 return cached
             chunks = list(self._chunks)
-            if rows:
-                chunks.append(self._chunk_of(rows, self._sealed, self._last_ts))
+            if flat:
+                chunks.append(self._chunk_of(flat, self._sealed, self._last_ts))
             first = self._first()
             chunks = [chunk for chunk in chunks if chunk.end > first]
             snap = Snapshot(tuple(chunks), first, end, self._tables)
