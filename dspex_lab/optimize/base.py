@@ -1,0 +1,205 @@
+"""What every optimizer shares: the sync/async compile entry points, the traced compile run, and demo installation.
+
+A compile runs inside `events.run(run_id)` and an `optimize` span, so everything
+it causes (teacher calls, candidate evaluations, demo changes) can be found and
+replayed from the trace store. Demos reach predictors only through
+`install_demos`, which assigns them (recorded as `state.change` events) and
+emits one `optimize.demos` event per predictor saying where each demo came from.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dspex_lab.errors import DspexError
+from dspex_lab.evaluate.engine import new_run_id
+from dspex_lab.example import Example, jsonable
+from dspex_lab.loop import run_sync
+from dspex_lab.modules.module import Module
+from dspex_lab.trace import events
+
+if TYPE_CHECKING:
+    from dspex_lab.modules.predict import Predict
+
+M = TypeVar("M", bound=Module)
+
+
+class OptimizationError(DspexError, RuntimeError):
+    """A compile could not finish (too many failed teacher runs, say); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOrigin:
+    """Where one installed demo came from.
+
+    `origin` is "bootstrapped" (a teacher trace that passed the metric) or
+    "labeled" (a training example as it is); `train_index` is its position in the
+    trainset the compile was given.
+    """
+
+    origin: str
+    train_index: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"origin": self.origin, "train_index": self.train_index}
+
+
+@dataclass(slots=True)
+class CompileReport:
+    """What one compile did: its run id (for the trace store), how it ended, and each predictor's demo origins."""
+
+    optimizer: str
+    run_id: str
+    status: str = "running"
+    reason: str | None = None
+    duration_s: float = 0.0
+    demos: dict[str, list[DemoOrigin]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(
+            f"{name}: {sum(o.origin == 'bootstrapped' for o in origins)} bootstrapped + "
+            f"{sum(o.origin == 'labeled' for o in origins)} labeled"
+            for name, origins in self.demos.items()
+        )
+        extra = f", reason={self.reason!r}" if self.reason else ""
+        return (
+            f"CompileReport({self.optimizer}, run_id={self.run_id!r}, status={self.status!r}, "
+            f"{self.duration_s:.2f} s, demos {{{counts}}}{extra})"
+        )
+
+
+class Optimizer:
+    """Base class: subclasses implement `_acompile(student, trainset, report, **options)`.
+
+    `compile(...)` works in scripts and in a running Jupyter kernel; `acompile(...)`
+    is the async form. `report` holds what the last compile did.
+    """
+
+    report: CompileReport | None = None
+
+    def compile(self, student: M, *, trainset: Sequence[Example], **options: Any) -> M:
+        """A compiled copy of `student`; `student` itself is left as it was."""
+        return run_sync(self.acompile(student, trainset=trainset, **options))
+
+    async def acompile(
+        self, student: M, *, trainset: Sequence[Example], run_id: str | None = None, **options: Any
+    ) -> M:
+        """The async form of `compile`. `run_id` tags the compile's events (a fresh id when None)."""
+        check_program(student, "student")
+        examples = check_trainset(trainset)
+        name = type(self).__name__
+        report = CompileReport(name, run_id or new_run_id("optimize"))
+        self.report = report
+        started = time.perf_counter()
+        payload = {
+            "optimizer": name,
+            "student": type(student).__name__,
+            "predictors": [n for n, _ in student.named_predictors()],
+            "trainset": len(examples),
+            "params": self.params(),
+        }
+        with events.run(report.run_id), events.span("optimize", name, payload) as span:
+            try:
+                program = await self._acompile(student, examples, report, **options)
+            finally:
+                report.duration_s = time.perf_counter() - started
+                if report.status == "running":
+                    report.status = "failed"
+                span.set(
+                    status=report.status,
+                    reason=report.reason,
+                    demos={n: [o.to_dict() for o in origins] for n, origins in report.demos.items()},
+                )
+        return program
+
+    async def _acompile(self, student: M, trainset: list[Example], report: CompileReport, **options: Any) -> M:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        """The optimizer's settings (its constructor's arguments), as recorded in the `optimize.start` event."""
+        names = [name for name in inspect.signature(type(self).__init__).parameters if name != "self"]
+        return {name: jsonable(getattr(self, name)) for name in names if hasattr(self, name)}
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.params().items())
+        return f"{type(self).__name__}({shown})"
+
+
+# --- shared steps -------------------------------------------------------------------------------
+
+
+def reset_copy(program: M) -> M:
+    """An uncompiled copy of `program` with no demos; `program` is untouched."""
+    copy = program.deepcopy()
+    copy.reset()
+    object.__setattr__(copy, "_compiled", False)
+    return copy
+
+
+def is_compiled(program: Module) -> bool:
+    return bool(getattr(program, "_compiled", False))
+
+
+def mark_compiled(program: Module) -> None:
+    object.__setattr__(program, "_compiled", True)
+
+
+def install_demos(
+    program: Module,
+    chosen: Mapping[str, Sequence[tuple[Example, DemoOrigin]]],
+    component: str,
+    *,
+    role: str = "student",
+) -> dict[str, list[DemoOrigin]]:
+    """Assign each named predictor its demos and emit an `optimize.demos` event per predictor.
+
+    `component` is the optimizer's name in events; `role` tells the student's
+    demos from those given to an internal teacher.
+    """
+    predictors = dict(program.named_predictors())
+    installed: dict[str, list[DemoOrigin]] = {}
+    for name, pairs in chosen.items():
+        predictor: Predict = predictors[name]
+        predictor.demos = [demo for demo, _ in pairs]
+        origins = [origin for _, origin in pairs]
+        installed[name] = origins
+        events.emit(
+            "optimize.demos",
+            component,
+            {
+                "predictor": name,
+                "uid": predictor.uid,
+                "role": role,
+                "count": len(pairs),
+                "demos": [origin.to_dict() for origin in origins],
+            },
+        )
+    return installed
+
+
+def check_program(program: Any, what: str) -> None:
+    if not isinstance(program, Module):
+        raise TypeError(f"{what} must be a dx.Module (for example dx.Predict('question -> answer')), got {program!r}")
+    if not program.named_predictors():
+        raise ValueError(f"{what} {type(program).__name__} has no predictors, so there is nowhere to put demos")
+
+
+def check_trainset(trainset: Sequence[Example], what: str = "trainset") -> list[Example]:
+    """The examples as a list, or an error naming the first bad one and the fix."""
+    if isinstance(trainset, str | bytes | Mapping) or not hasattr(trainset, "__iter__"):
+        raise TypeError(f"{what} must be a list of dx.Example, got {type(trainset).__name__}")
+    examples = list(trainset)
+    for index, example in enumerate(examples):
+        if not isinstance(example, Example):
+            hint = " (wrap it: dx.Example(**item).with_inputs('question'))" if isinstance(example, Mapping) else ""
+            raise TypeError(f"{what}[{index}] is a {type(example).__name__}, not a dx.Example{hint}")
+        if example.input_keys is None:
+            raise ValueError(
+                f"{what}[{index}] has no input keys; mark them with example.with_inputs('question', ...) "
+                f"(its fields: {list(example)})"
+            )
+    return examples

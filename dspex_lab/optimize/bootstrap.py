@@ -1,0 +1,330 @@
+"""BootstrapFewShot: keep the teacher's traces that pass the metric as demos, then fill up with labeled examples.
+
+DSPy's semantics, run concurrently through the evaluation engine:
+
+- the teacher is a copy of `teacher` (default: of the student) which, unless
+  already compiled, gets `max_labeled_demos` labeled demos (LabeledFewShot);
+- training examples are tried in order; each gets up to `max_rounds` attempts,
+  rounds after the first drawing a fresh sample (temperature 1.0, its own
+  `rollout_id`, so a re-run is repeatable through the cache);
+- while an example runs it is left out of the teacher's own demos;
+- every predictor call of a passing run becomes a demo of that predictor,
+  intermediate fields such as `reasoning` included;
+- the first `max_bootstrapped_demos` passing examples in trainset order are kept
+  (however the concurrent runs finish), the run stops once they are known;
+- each predictor then gets labeled demos, drawn with `random.Random(seed)` from
+  the examples that were not bootstrapped, up to `max_labeled_demos` in all;
+- the student passed in is never changed: a compiled copy is returned.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dspex_lab import settings
+from dspex_lab.evaluate.cancel import CancelToken
+from dspex_lab.evaluate.engine import run_each
+from dspex_lab.evaluate.executor import Outcome
+from dspex_lab.example import Example
+from dspex_lab.modules.module import Module
+from dspex_lab.optimize.attempt import Attempt, MetricCheck, run_attempt
+from dspex_lab.optimize.base import (
+    CompileReport,
+    DemoOrigin,
+    M,
+    OptimizationError,
+    Optimizer,
+    check_program,
+    install_demos,
+    is_compiled,
+    mark_compiled,
+    reset_copy,
+)
+from dspex_lab.optimize.labeled import label
+from dspex_lab.trace import events
+
+DEFAULT_MAX_ERRORS = 10
+"""Failed teacher runs tolerated when `max_errors` is None (DSPy's default)."""
+
+FRESH_TEMPERATURE = 1.0
+
+
+class BootstrapFewShot(Optimizer):
+    """`dx.BootstrapFewShot(metric).compile(student, trainset=train)`; see the module docstring.
+
+    - `metric(example, prediction, trace=None)`: a run passes when its score is
+      truthy, or at least `metric_threshold` when one is given (None: all pass).
+    - `max_errors`: failed teacher runs (an LM, parse or metric error) tolerated
+      before the compile stops with OptimizationError; None means 10.
+    - `teacher_settings`: settings for the teacher's runs, as `dx.context(**...)`
+      takes them (for instance `{"lm": bigger_lm}`).
+    - `seed`: seeds every random draw, so the same inputs compile the same program.
+    - `concurrency`: teacher runs in flight at once; `progress`: as in `dx.evaluate`.
+
+    After a compile, `attempts` lists every teacher run and `report` says what
+    was installed where; the events of the run (`report.run_id`) replay it.
+    """
+
+    def __init__(
+        self,
+        metric: Callable[..., Any] | None = None,
+        metric_threshold: float | None = None,
+        max_bootstrapped_demos: int = 4,
+        max_labeled_demos: int = 16,
+        max_rounds: int = 1,
+        max_errors: int | None = None,
+        teacher_settings: dict[str, Any] | None = None,
+        *,
+        seed: int = 0,
+        concurrency: int = 8,
+        progress: bool | None = None,
+    ) -> None:
+        for name, value, least in (
+            ("max_bootstrapped_demos", max_bootstrapped_demos, 0),
+            ("max_labeled_demos", max_labeled_demos, 0),
+            ("max_rounds", max_rounds, 1),
+            ("concurrency", concurrency, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+        if max_errors is not None and (
+            isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0
+        ):
+            raise ValueError(f"max_errors must be a whole number >= 0 or None, got {max_errors!r}")
+        settings._check(teacher_settings or {})
+        self.metric = metric
+        self.metric_threshold = metric_threshold
+        self.max_bootstrapped_demos = max_bootstrapped_demos
+        self.max_labeled_demos = max_labeled_demos
+        self.max_rounds = max_rounds
+        self.max_errors = max_errors
+        self.teacher_settings = dict(teacher_settings or {})
+        self.seed = seed
+        self.concurrency = concurrency
+        self.progress = progress
+        self._check = MetricCheck(metric, metric_threshold)
+        self.attempts: list[Attempt] = []
+
+    async def _acompile(
+        self,
+        student: M,
+        trainset: list[Example],
+        report: CompileReport,
+        *,
+        teacher: Module | None = None,
+        positions: Sequence[int] | None = None,
+    ) -> M:
+        """`positions[i]` is what events and demo origins call `trainset[i]` (default: i).
+
+        A caller that reorders a larger trainset passes the original positions, so
+        every index reported refers to the trainset the person gave.
+        """
+        if positions is not None and len(positions) != len(trainset):
+            raise ValueError(f"positions has {len(positions)} entries for {len(trainset)} training examples")
+        where = list(positions) if positions is not None else list(range(len(trainset)))
+        self.attempts = []
+        program = reset_copy(student)
+        teachers = self._teachers(student, teacher, trainset, where, report)
+        names = _predictor_names(program, teachers)
+        passed = await self._bootstrap(teachers, names, trainset, where, report)
+        with events.span("optimize.phase", report.optimizer, {"phase": "install"}):
+            report.demos = self._install(program, trainset, where, passed, report)
+        mark_compiled(program)
+        if report.status == "running":
+            report.status = "completed"
+        return program
+
+    # --- the teacher ------------------------------------------------------------------------------
+
+    def _teachers(
+        self,
+        student: Module,
+        teacher: Module | None,
+        trainset: list[Example],
+        where: list[int],
+        report: CompileReport,
+    ) -> list[Module]:
+        """The teacher of each round: round 0's, then copies whose own LMs sample afresh."""
+        if teacher is not None:
+            check_program(teacher, "teacher")
+        base = (teacher if teacher is not None else student).deepcopy()
+        if self.max_labeled_demos and not is_compiled(base):
+            with events.span("optimize.phase", report.optimizer, {"phase": "teacher", "k": self.max_labeled_demos}):
+                base.reset()
+                label(
+                    base, trainset, self.max_labeled_demos, self.seed, report.optimizer, role="teacher", positions=where
+                )
+        teachers = [base]
+        for round_index in range(1, self.max_rounds):
+            variant = base.deepcopy()
+            for predictor in variant.predictors():
+                if predictor.lm is not None:
+                    predictor.lm = predictor.lm.copy(temperature=FRESH_TEMPERATURE, rollout_id=round_index)
+            teachers.append(variant)
+        return teachers
+
+    def _context(self, round_index: int) -> dict[str, Any]:
+        """Settings for a teacher run: `teacher_settings`, and after round 0 an LM that samples afresh."""
+        context = dict(self.teacher_settings)
+        if round_index > 0:
+            lm = context.get("lm") or settings.get("lm")
+            if lm is not None:
+                context["lm"] = lm.copy(temperature=FRESH_TEMPERATURE, rollout_id=round_index)
+        return context
+
+    # --- bootstrapping ----------------------------------------------------------------------------
+
+    async def _bootstrap(
+        self,
+        teachers: list[Module],
+        names: dict[int, str],
+        trainset: list[Example],
+        where: list[int],
+        report: CompileReport,
+    ) -> dict[int, Attempt]:
+        """The passing attempt of each of the first `max_bootstrapped_demos` examples that pass, by trainset index."""
+        limit = self.max_bootstrapped_demos
+        if limit == 0 or not trainset:
+            return {}
+        search = _Search(limit, DEFAULT_MAX_ERRORS if self.max_errors is None else self.max_errors)
+
+        async def try_example(item: tuple[int, Example]) -> Attempt | None:
+            index, example = item
+            for round_index in range(self.max_rounds):
+                if search.stopped is not None:
+                    # The engine stops the run at its next chance; start no more teacher runs meanwhile.
+                    return None
+                attempt = await run_attempt(
+                    teachers[round_index],
+                    names,
+                    example,
+                    where[index],
+                    round_index,
+                    self._check,
+                    self._context(round_index),
+                    self.seed,
+                    report.optimizer,
+                )
+                self.attempts.append(attempt)
+                if attempt.error is not None:
+                    search.failed(attempt)
+                if attempt.passed:
+                    return attempt
+            return None
+
+        payload = {"phase": "bootstrap", "examples": len(trainset), "max_bootstrapped_demos": limit}
+        with events.span("optimize.phase", report.optimizer, payload) as span:
+            run = await run_each(
+                try_example,
+                list(enumerate(trainset)),
+                concurrency=self.concurrency,
+                run_id=report.run_id,
+                progress=settings.get("progress", True) if self.progress is None else self.progress,
+                cancel=search.token,
+                on_outcome=search.finished,
+                score_of=lambda outcome: 1.0 if outcome.ok and outcome.value is not None else 0.0,
+                component=report.optimizer,
+                label=f"{report.optimizer}: teacher runs",
+            )
+            span.set(attempts=len(self.attempts), failures=len(search.failures), stopped=search.stopped)
+        if search.stopped == "errors":
+            report.status, report.reason = "failed", search.token.reason
+            raise OptimizationError(f"{report.optimizer} stopped: {search.token.reason}") from search.failures[
+                0
+            ].exception
+        if run.status != "completed" and search.stopped is None:
+            report.status, report.reason = "cancelled", run.reason
+        return search.chosen()
+
+    def _install(
+        self,
+        program: Module,
+        trainset: list[Example],
+        where: list[int],
+        passed: dict[int, Attempt],
+        report: CompileReport,
+    ) -> dict[str, list[DemoOrigin]]:
+        """Bootstrapped demos first, then labeled ones drawn from the examples that were not bootstrapped."""
+        chosen: dict[str, list[tuple[Example, DemoOrigin]]] = {name: [] for name, _ in program.named_predictors()}
+        for index in sorted(passed):
+            for name, demo in passed[index].demos.items():
+                chosen[name].append((demo, DemoOrigin("bootstrapped", where[index])))
+        leftover = [(where[index], example) for index, example in enumerate(trainset) if index not in passed]
+        random.Random(self.seed).shuffle(leftover)
+        rng = random.Random(self.seed)
+        for pairs in chosen.values():
+            del pairs[self.max_bootstrapped_demos :]
+            size = max(0, min(self.max_labeled_demos - len(pairs), len(leftover)))
+            pairs.extend((example, DemoOrigin("labeled", position)) for position, example in rng.sample(leftover, size))
+        return install_demos(program, chosen, report.optimizer)
+
+
+class _Search:
+    """Which examples passed so far, and when to stop: enough passes are known, or too many errors."""
+
+    def __init__(self, limit: int, max_errors: int) -> None:
+        self.limit = limit
+        self.max_errors = max_errors
+        self.token = CancelToken()
+        self.results: dict[int, Attempt | None] = {}
+        self.failures: list[Attempt] = []
+        self.stopped: str | None = None
+
+    def failed(self, attempt: Attempt) -> None:
+        self.failures.append(attempt)
+        if len(self.failures) > self.max_errors and self.stopped is None:
+            self.stopped = "errors"
+            first = self.failures[0]
+            self.token.cancel(
+                f"{len(self.failures)} teacher runs failed, more than max_errors={self.max_errors}; "
+                f"first error, on trainset[{first.index}]: {first.error}"
+            )
+
+    def finished(self, outcome: Outcome) -> None:
+        """Record an example's outcome; stop the run once the first `limit` passes are settled."""
+        self.results[outcome.index] = outcome.value if outcome.ok else None
+        if self.stopped is None and self._settled() is not None:
+            self.stopped = "enough"
+            self.token.cancel(f"found the first {self.limit} passing examples; the rest of the trainset is not needed")
+
+    def _settled(self) -> list[int] | None:
+        """The indices of the first `limit` passing examples, once every example before them has finished."""
+        found = []
+        index = 0
+        while index in self.results:
+            if self.results[index] is not None:
+                found.append(index)
+                if len(found) == self.limit:
+                    return found
+            index += 1
+        return None
+
+    def chosen(self) -> dict[int, Attempt]:
+        """The passing attempts kept: the first `limit` in trainset order (of those that ran, if interrupted)."""
+        indices = self._settled()
+        if indices is None:
+            indices = sorted(index for index, attempt in self.results.items() if attempt is not None)[: self.limit]
+        return {index: self.results[index] for index in indices}  # type: ignore[misc]
+
+
+def _predictor_names(student: Module, teachers: list[Module]) -> dict[int, str]:
+    """id(teacher predictor) -> predictor name, after checking each teacher matches the student."""
+    mine = student.named_predictors()
+    names: dict[int, str] = {}
+    for teacher in teachers:
+        theirs = teacher.named_predictors()
+        if [name for name, _ in mine] != [name for name, _ in theirs]:
+            raise ValueError(
+                f"the teacher must have the student's predictors: the student has {[n for n, _ in mine]}, "
+                f"the teacher {[n for n, _ in theirs]}"
+            )
+        for (name, own), (_, other) in zip(mine, theirs):
+            if own.signature.signature != other.signature.signature:
+                raise ValueError(
+                    f"predictor {name!r}: the teacher's signature '{other.signature.signature}' differs from "
+                    f"the student's '{own.signature.signature}'"
+                )
+            names[id(other)] = name
+    return names

@@ -1,0 +1,206 @@
+"""BootstrapFewShotWithRandomSearch: compile several candidate programs, score each on a valset, keep the best.
+
+The candidates, in DSPy's order: the zero-shot student, the student with
+labeled demos only, plain BootstrapFewShot, then `num_candidate_programs`
+bootstraps over a seeded shuffle of the trainset, each with a seeded number of
+bootstrapped demos between 1 and `max_bootstrapped_demos`. Each is scored on the
+valset by the evaluation engine; the first best score wins ties.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dspex_lab import settings
+from dspex_lab.evaluate.evaluator import aevaluate
+from dspex_lab.evaluate.result import EvaluationResult
+from dspex_lab.example import Example
+from dspex_lab.modules.module import Module
+from dspex_lab.optimize.base import CompileReport, M, Optimizer, check_trainset, mark_compiled, reset_copy
+from dspex_lab.optimize.bootstrap import BootstrapFewShot
+from dspex_lab.optimize.labeled import LabeledFewShot
+from dspex_lab.trace import events
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One candidate program and how it scored on the valset.
+
+    `kind` is "zero-shot", "labeled", "bootstrap" or "random bootstrap"; `seed`
+    is DSPy's candidate seed (-3, -2, -1 for the first three, then 0, 1, ...).
+    """
+
+    index: int
+    kind: str
+    seed: int
+    program: Module = field(repr=False)
+    score: float
+    evaluation: EvaluationResult = field(repr=False)
+    report: CompileReport | None = field(default=None, repr=False)
+
+    @property
+    def demo_counts(self) -> dict[str, int]:
+        return {name: len(demos) for name, demos in self.program.demos.items()}
+
+
+KINDS = {-3: "zero-shot", -2: "labeled", -1: "bootstrap"}
+
+
+class BootstrapFewShotWithRandomSearch(Optimizer):
+    """Random search over bootstrapped demo sets, scored on a valset.
+
+        search = dx.BootstrapFewShotWithRandomSearch(metric, num_candidate_programs=8)
+        program = search.compile(student, trainset=train, valset=dev)
+
+    Returns the best candidate; `candidates` keeps every one with its score and
+    evaluation, `best` the winner. The bootstrap options are BootstrapFewShot's;
+    `stop_at_score` ends the search once a candidate reaches it; `seed` offsets
+    every candidate's seed; `concurrency` is used by teacher runs and scoring alike.
+    """
+
+    def __init__(
+        self,
+        metric: Callable[..., Any],
+        teacher_settings: dict[str, Any] | None = None,
+        max_bootstrapped_demos: int = 4,
+        max_labeled_demos: int = 16,
+        max_rounds: int = 1,
+        num_candidate_programs: int = 8,
+        max_errors: int | None = None,
+        stop_at_score: float | None = None,
+        metric_threshold: float | None = None,
+        *,
+        seed: int = 0,
+        concurrency: int = 8,
+        progress: bool | None = None,
+    ) -> None:
+        if not callable(metric):
+            raise TypeError("BootstrapFewShotWithRandomSearch needs a metric(example, prediction, trace=None) to rank")
+        if isinstance(num_candidate_programs, bool) or not isinstance(num_candidate_programs, int):
+            raise ValueError(f"num_candidate_programs must be a whole number >= 0, got {num_candidate_programs!r}")
+        if num_candidate_programs < 0:
+            raise ValueError(f"num_candidate_programs must be a whole number >= 0, got {num_candidate_programs!r}")
+        self.metric = metric
+        self.teacher_settings = teacher_settings
+        self.max_bootstrapped_demos = max_bootstrapped_demos
+        self.max_labeled_demos = max_labeled_demos
+        self.max_rounds = max_rounds
+        self.num_candidate_programs = num_candidate_programs
+        self.max_errors = max_errors
+        self.stop_at_score = stop_at_score
+        self.metric_threshold = metric_threshold
+        self.seed = seed
+        self.concurrency = concurrency
+        self.progress = progress
+        # Checks the bootstrap options once, before anything runs.
+        self._bootstrapper(max_bootstrapped_demos)
+        self.candidates: list[Candidate] = []
+        self.best: Candidate | None = None
+
+    def _bootstrapper(self, size: int) -> BootstrapFewShot:
+        return BootstrapFewShot(
+            self.metric,
+            self.metric_threshold,
+            max_bootstrapped_demos=size,
+            max_labeled_demos=self.max_labeled_demos,
+            max_rounds=self.max_rounds,
+            max_errors=self.max_errors,
+            teacher_settings=self.teacher_settings,
+            seed=self.seed,
+            concurrency=self.concurrency,
+            progress=self.progress,
+        )
+
+    async def _acompile(
+        self,
+        student: M,
+        trainset: list[Example],
+        report: CompileReport,
+        *,
+        teacher: Module | None = None,
+        valset: Sequence[Example] | None = None,
+        labeled_sample: bool = True,
+    ) -> M:
+        scored_on = check_trainset(valset, "valset") if valset is not None else trainset
+        self.candidates = []
+        self.best = None
+        progress = settings.get("progress", True) if self.progress is None else self.progress
+        for seed in range(-3, self.num_candidate_programs):
+            index = len(self.candidates)
+            kind = KINDS.get(seed, "random bootstrap")
+            with events.span("optimize.phase", report.optimizer, {"phase": "candidate", "index": index, "kind": kind}):
+                program, inner = await self._candidate(seed, student, teacher, trainset, report, labeled_sample)
+                if inner is not None and inner.status == "cancelled":
+                    report.status, report.reason = "cancelled", inner.reason
+                    break
+                evaluation = await aevaluate(
+                    program, scored_on, self.metric, concurrency=self.concurrency, progress=progress
+                )
+                if evaluation.status != "completed":
+                    report.status, report.reason = "cancelled", evaluation.reason
+                    break
+                candidate = Candidate(index, kind, seed, program, evaluation.score, evaluation, inner)
+                self.candidates.append(candidate)
+                if self.best is None or candidate.score > self.best.score:
+                    self.best = candidate
+                events.emit(
+                    "optimize.candidate",
+                    report.optimizer,
+                    {
+                        "index": index,
+                        "kind": kind,
+                        "seed": seed,
+                        "score": candidate.score,
+                        "best": self.best is candidate,
+                        "demos": candidate.demo_counts,
+                        "eval_run_id": evaluation.run_id,
+                    },
+                )
+            if self.stop_at_score is not None and candidate.score >= self.stop_at_score:
+                break
+        if self.best is None:
+            best = reset_copy(student)
+        else:
+            best = self.best.program
+            if self.best.report is not None:
+                report.demos = self.best.report.demos
+        mark_compiled(best)
+        if report.status == "running":
+            report.status = "completed"
+        return best
+
+    async def _candidate(
+        self,
+        seed: int,
+        student: M,
+        teacher: Module | None,
+        trainset: list[Example],
+        report: CompileReport,
+        labeled_sample: bool,
+    ) -> tuple[M, CompileReport | None]:
+        """Candidate `seed`'s program, compiled under this search's run id, and its compile report."""
+        if seed == -3:
+            return reset_copy(student), None
+        if seed == -2:
+            optimizer: Optimizer = LabeledFewShot(self.max_labeled_demos, seed=self.seed)
+            program = await optimizer.acompile(student, trainset=trainset, run_id=report.run_id, sample=labeled_sample)
+            return program, optimizer.report
+        if seed == -1:
+            optimizer = self._bootstrapper(self.max_bootstrapped_demos)
+            program = await optimizer.acompile(student, trainset=trainset, run_id=report.run_id, teacher=teacher)
+            return program, optimizer.report
+        order = list(range(len(trainset)))
+        random.Random(self.seed + seed).shuffle(order)
+        size = random.Random(self.seed + seed).randint(1, max(1, self.max_bootstrapped_demos))
+        optimizer = self._bootstrapper(size)
+        program = await optimizer.acompile(
+            student,
+            trainset=[trainset[i] for i in order],
+            run_id=report.run_id,
+            teacher=teacher,
+            positions=order,
+        )
+        return program, optimizer.report
