@@ -124,6 +124,13 @@ class Chunk:
             del self._raw[name]
             return found
 
+    def memo(self, key: Any) -> dict[Any, Any]:
+        """A dict kept with this chunk for values derived from it (payload fields by position, say)."""
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache.setdefault(key, {})
+        return found
+
     def values(self, name: str) -> Sequence[Any]:
         """One column as Python objects: ints for INTEGER (0 for none), strings or None for CODED."""
         with self._lock:

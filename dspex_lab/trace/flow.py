@@ -12,14 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.trace.query import (
+    Located,
     Moment,
     categorical,
     codes_for,
     datetimes,
-    gather,
-    gather_payloads,
+    nullable_ids,
+    objects,
     resolve_store,
-    select,
     to_ns,
 )
 from dspex_lab.trace.spantable import correlations, span_table
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from dspex_lab.trace.store import EventStore, Snapshot
 
 _MAX_CLIMB = 16
-REPLY_FIELDS = ("status", "prompt_tokens", "completion_tokens", "cost", "cache_hit", "finish_reason", "error")
+REPLY_KEYS = ("status", "duration_ms", "prompt_tokens", "completion_tokens", "cost", "cache_hit", "finish_reason",
+              "error", "text")  # fmt: skip
 
 
 def component_name(target: Any) -> str:
@@ -55,6 +56,7 @@ def get_message_flow(
     until: Moment = None,
     *,
     store: EventStore | None = None,
+    content: bool = False,
 ) -> pd.DataFrame:
     """The messages between `a` and `b` (either may be the caller), one row per request, oldest first.
 
@@ -62,9 +64,10 @@ def get_message_flow(
     `correlation_id`, `span_id`, `run_id`, `task`, `answered`, `reply_ts`,
     `reply_time`, `latency_ms`, `status` ("unanswered" without a reply),
     `prompt_tokens`, `completion_tokens`, `cost`, `cache_hit`,
-    `finish_reason`, `error`, `messages` (what the callee was sent), `text`
-    (what it answered), and the full `request` / `reply` payloads.
-    `since` / `until` bound the request time.
+    `finish_reason`, `error` and `text` (the reply). `since` / `until` bound
+    the request time. `content=True` adds what was sent, `messages`, and both
+    whole payloads, `request` and `reply` (prompts are large: decoding them is
+    most of the cost of a long flow).
     """
     import numpy as np
 
@@ -80,12 +83,12 @@ def get_message_flow(
         if part is not None
     ]
     if not parts:
-        return _frame(snap, *_empty())
+        return _frame(snap, *_empty(), content=content)
     if len(parts) == 1:
-        return _frame(snap, *parts[0])
+        return _frame(snap, *parts[0], content=content)
     joined = [np.concatenate([part[i] for part in parts]) for i in range(4)]
     order = np.argsort(joined[0], kind="stable")
-    return _frame(snap, *(column[order] for column in joined))
+    return _frame(snap, *(column[order] for column in joined), content=content)
 
 
 def _empty() -> tuple[np.ndarray, ...]:
@@ -106,20 +109,16 @@ def _one_way(
     caller_codes = codes_for(components, caller, prefix=True)
     if not len(callee_codes) or not len(caller_codes):
         return None
-    picks = select(snap, {"component": callee_codes}, since, until)
-    if not picks:
-        return None
-    seqs = np.concatenate([positions.astype(np.int64) + chunk.start for chunk, positions in picks])
-    corr = np.concatenate([chunk.column("correlation_id")[positions] for chunk, positions in picks])
     pairs = correlations(snap)
-    marked = corr >= 0
-    seqs, corr = seqs[marked], corr[marked]
-    is_request = pairs.request[corr] == seqs
-    seqs, corr = seqs[is_request], corr[is_request]
-    if not len(seqs):
+    mine = np.isin(pairs.component, callee_codes)
+    if since is not None:
+        mine &= pairs.ts >= since
+    if until is not None:
+        mine &= pairs.ts <= until
+    if not mine.any():
         return None
     spans = span_table(snap)
-    rows = spans.find(gather(snap, seqs, "parent_id"))
+    rows = spans.find(pairs.parent[mine])
     owner = _components(spans.columns["component"], rows)
     # A client may wrap its call in spans of its own (retries, a cache): look past them.
     for _ in range(_MAX_CLIMB):
@@ -128,10 +127,11 @@ def _one_way(
             break
         rows[inner] = spans.find(spans.parent[rows[inner]])
         owner = _components(spans.columns["component"], rows)
-    mine = np.isin(owner, caller_codes)
-    if not mine.any():
+    called = np.isin(owner, caller_codes)
+    if not called.any():
         return None
-    return seqs[mine], pairs.reply[corr[mine]], owner[mine], corr[mine]
+    corr = pairs.codes[mine][called]
+    return pairs.seq[mine][called], pairs.reply[corr], owner[called], corr
 
 
 def _components(component: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -141,88 +141,81 @@ def _components(component: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def _frame(
-    snap: Snapshot, requests: np.ndarray, replies: np.ndarray, callers: np.ndarray, corr: np.ndarray
+    snap: Snapshot,
+    requests: np.ndarray,
+    replies: np.ndarray,
+    callers: np.ndarray,
+    corr: np.ndarray,
+    *,
+    content: bool,
 ) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
     tables = snap.tables
     answered = replies >= 0
-    ts = gather(snap, requests, "ts") if len(requests) else np.empty(0, dtype=np.int64)
+    got_at = np.flatnonzero(answered)
+    sent, got = Located(snap, requests), Located(snap, replies[answered])
+    ts = sent.column("ts")
     reply_ts = np.zeros(len(requests), dtype=np.int64)
-    if answered.any():
-        reply_ts[answered] = gather(snap, replies[answered], "ts")
-    request_payloads = gather_payloads(snap, requests.tolist())
-    reply_payloads: list[dict[str, Any] | None] = [None] * len(requests)
-    for index, body in zip(
-        np.flatnonzero(answered).tolist(), gather_payloads(snap, replies[answered].tolist()), strict=True
-    ):
-        reply_payloads[index] = body or {}
-    fields: dict[str, list[Any]] = {name: [] for name in REPLY_FIELDS}
-    latency, messages, text = [], [], []
-    for index, (request, reply) in enumerate(zip(request_payloads, reply_payloads, strict=True)):
-        request = request or {}
-        messages.append(request.get("messages"))
-        if reply is None:
-            for name in REPLY_FIELDS:
-                fields[name].append(None)
-            fields["status"][-1] = "unanswered"
-            latency.append(np.nan)
-            text.append(None)
-            continue
-        for name in REPLY_FIELDS:
-            fields[name].append(reply.get(name))
-        if fields["status"][-1] is None:
-            fields["status"][-1] = "ok"
-        reported = reply.get("duration_ms")
-        measured = (reply_ts[index] - ts[index]) / 1e6
-        latency.append(float(reported) if isinstance(reported, int | float) else measured)
-        text.append(reply.get("text"))
-
-    def objects(values: list[Any]) -> np.ndarray:
-        column = np.empty(len(values), dtype=object)
-        column[:] = values
-        return column
-
-    def column(name: str) -> np.ndarray:
-        return gather(snap, requests, name) if len(requests) else np.empty(0, dtype=np.int32)
-
+    reply_ts[answered] = got.column("ts")
+    index = pd.Index(ts, name="ts")
+    found = got.fields(REPLY_KEYS)
+    columns = zip(*found, strict=True) if found else ((),) * len(REPLY_KEYS)
+    reply = {key: _objects(values) for key, values in zip(REPLY_KEYS, columns, strict=True)}
+    if len(got_at) < len(requests):
+        for key, values in reply.items():
+            reply[key] = np.full(len(requests), None, dtype=object)
+            reply[key][got_at] = values
+    status = reply["status"]
+    status[answered & (status == None)] = "ok"  # noqa: E711 (elementwise comparison)
+    status[~answered] = "unanswered"
+    reported = np.array([v if isinstance(v, int | float) else np.nan for v in reply["duration_ms"]], dtype=float)
+    measured = np.where(answered, (reply_ts - ts) / 1e6, np.nan)
     data: dict[str, Any] = {
         "time": datetimes(ts),
         "caller": categorical(callers, tables["component"]),
-        "callee": categorical(column("component"), tables["component"]),
-        "kind": categorical(column("kind"), tables["kind"]),
-        "correlation_id": tables["correlation_id"].objects()[corr],
-        "span_id": pd.array(column("span_id") if len(requests) else [], dtype="Int64"),
-        "run_id": categorical(column("run_id"), tables["run_id"]),
-        "task": categorical(column("task"), tables["task"]),
+        "callee": categorical(sent.column("component"), tables["component"]),
+        "kind": categorical(sent.column("kind"), tables["kind"]),
+        "correlation_id": objects(tables["correlation_id"].objects()[corr], index),
+        "span_id": nullable_ids(sent.column("span_id")),
+        "run_id": categorical(sent.column("run_id"), tables["run_id"]),
+        "task": categorical(sent.column("task"), tables["task"]),
         "answered": answered,
         "reply_ts": pd.arrays.IntegerArray(reply_ts, ~answered),
         "reply_time": datetimes(reply_ts).where(answered),
-        "latency_ms": np.array(latency, dtype=float),
-        "status": objects(fields["status"]),
-        "prompt_tokens": _typed(fields["prompt_tokens"], "Int64"),
-        "completion_tokens": _typed(fields["completion_tokens"], "Int64"),
-        "cost": _typed(fields["cost"], "Float64"),
-        "cache_hit": _typed(fields["cache_hit"], "boolean"),
-        "finish_reason": objects(fields["finish_reason"]),
-        "error": objects(fields["error"]),
-        "messages": objects(messages),
-        "text": objects(text),
-        "request": objects(request_payloads),
-        "reply": objects(reply_payloads),
+        "latency_ms": np.where(np.isnan(reported), measured, reported),
+        "status": objects(status, index),
+        "prompt_tokens": _typed(reply["prompt_tokens"], "Int64", index),
+        "completion_tokens": _typed(reply["completion_tokens"], "Int64", index),
+        "cost": _typed(reply["cost"], "Float64", index),
+        "cache_hit": _typed(reply["cache_hit"], "boolean", index),
+        "finish_reason": objects(reply["finish_reason"], index),
+        "error": objects(reply["error"], index),
+        "text": objects(reply["text"], index),
     }
-    return pd.DataFrame(data, index=pd.Index(ts, name="ts"))
+    if content:
+        bodies: list[dict[str, Any] | None] = [None] * len(requests)
+        for position, body in zip(got_at.tolist(), got.payloads(), strict=True):
+            bodies[position] = body
+        contents = sent.payloads()
+        data["messages"] = objects([(body or {}).get("messages") for body in contents], index)
+        data["request"] = objects(contents, index)
+        data["reply"] = objects(bodies, index)
+    return pd.DataFrame(data, index=index)
 
 
-def _typed(values: list[Any], dtype: str) -> Any:
+def _typed(values: list[Any], dtype: str, index: pd.Index) -> Any:
     """A nullable pandas array of `dtype`, or plain objects when a value does not fit it."""
-    import numpy as np
     import pandas as pd
 
     try:
-        return pd.array(values, dtype=dtype)
+        return pd.array(values.tolist() if hasattr(values, "tolist") else values, dtype=dtype)
     except (TypeError, ValueError):
-        column = np.empty(len(values), dtype=object)
-        column[:] = values
-        return column
+        return objects(values, index)
+
+
+def _objects(values: tuple[Any, ...]) -> np.ndarray:
+    import numpy as np
+
+    return np.fromiter(values, dtype=object, count=len(values))

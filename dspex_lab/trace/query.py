@@ -18,10 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
-from dspex_lab.trace.chunk import Chunk, Table
+from dspex_lab.trace.chunk import INTEGER, Chunk, Table
 from dspex_lab.trace.payload import thaw_all
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ Pick = tuple[Chunk, "np.ndarray"]
 """Positions chosen in one chunk (ascending)."""
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EMPTY: dict[str, Any] = {}
 _GLOB = ("*", "?")
 FRAME_COLUMNS = (
     "seq",
@@ -240,32 +241,66 @@ def payload_filter(where: Where) -> Callable[[Chunk, np.ndarray], np.ndarray] | 
     return keep
 
 
+class Located:
+    """Store positions grouped by the chunk holding them, to read several columns at the same places."""
+
+    def __init__(self, snap: Snapshot, seqs: np.ndarray) -> None:
+        import numpy as np
+
+        self.size = len(seqs)
+        starts = np.array([chunk.start for chunk in snap.chunks], dtype=np.int64)
+        which = np.searchsorted(starts, seqs, "right") - 1
+        self.parts: list[tuple[Chunk, np.ndarray, np.ndarray]] = []
+        for index in np.unique(which).tolist():
+            chunk = snap.chunks[index]
+            where = np.flatnonzero(which == index)
+            self.parts.append((chunk, where, seqs[where] - chunk.start))
+
+    def column(self, name: str) -> np.ndarray:
+        """Column `name` at each position."""
+        import numpy as np
+
+        out = np.empty(self.size, dtype=np.int64 if name in INTEGER else np.int32)
+        for chunk, where, positions in self.parts:
+            out[where] = chunk.column(name)[positions]
+        return out
+
+    def fields(self, keys: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """For each position, the payload's values under `keys` (None where missing).
+
+        Kept per chunk (chunks never change), so asking again for the same events decodes nothing.
+        """
+        out: list[tuple[Any, ...]] = [()] * self.size
+        for chunk, where, positions in self.parts:
+            memo = chunk.memo(("fields", keys))
+            wanted = positions.tolist()
+            missing = [p for p in wanted if p not in memo]
+            if missing:
+                stored = chunk.payload
+                for p, body in zip(missing, thaw_all([stored[p] for p in missing]), strict=True):
+                    memo[p] = tuple(map((body or _EMPTY).get, keys))
+            for index, p in zip(where.tolist(), wanted, strict=True):
+                out[index] = memo[p]
+        return out
+
+    def payloads(self) -> list[dict[str, Any] | None]:
+        """The decoded payload at each position."""
+        out: list[dict[str, Any] | None] = [None] * self.size
+        for chunk, where, positions in self.parts:
+            stored = chunk.payload
+            for index, body in zip(where.tolist(), thaw_all([stored[p] for p in positions.tolist()]), strict=True):
+                out[index] = body
+        return out
+
+
 def gather(snap: Snapshot, seqs: np.ndarray, name: str) -> np.ndarray:
     """Column `name` at store positions `seqs` (which must be visible in `snap`)."""
-    import numpy as np
-
-    starts = np.array([chunk.start for chunk in snap.chunks], dtype=np.int64)
-    which = np.searchsorted(starts, seqs, "right") - 1
-    dtype = np.int64 if name in ("ts", "span_id", "parent_id") else np.int32
-    out = np.empty(len(seqs), dtype=dtype)
-    for index in np.unique(which).tolist():
-        chunk = snap.chunks[index]
-        mask = which == index
-        out[mask] = chunk.column(name)[seqs[mask] - chunk.start]
-    return out
+    return Located(snap, seqs).column(name)
 
 
-def gather_payloads(snap: Snapshot, seqs: Iterable[int]) -> list[dict[str, Any] | None]:
+def gather_payloads(snap: Snapshot, seqs: np.ndarray) -> list[dict[str, Any] | None]:
     """The decoded payloads at store positions `seqs`."""
-    import bisect
-
-    chunks = snap.chunks
-    starts = [chunk.start for chunk in chunks]
-    stored = []
-    for seq in seqs:
-        chunk = chunks[bisect.bisect_right(starts, seq) - 1]
-        stored.append(chunk.payload[seq - chunk.start])
-    return thaw_all(stored)
+    return Located(snap, seqs).payloads()
 
 
 # --- frames ----------------------------------------------------------------------------------------
@@ -274,11 +309,24 @@ def categorical(codes: np.ndarray, table: Table) -> pd.Categorical:
     import numpy as np
     import pandas as pd
 
-    present = np.unique(codes)
-    present = present[present >= 0]
-    remapped = np.searchsorted(present, codes).astype(np.int32)
-    remapped[codes < 0] = -1
-    return pd.Categorical.from_codes(remapped, categories=pd.Index(table.objects()[present]))
+    size = len(table.values)
+    present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=size)) if len(codes) else np.empty(0, int)
+    remap = np.full(size + 1, -1, dtype=np.int32)  # the extra last slot maps code -1 to -1
+    remap[present] = np.arange(len(present), dtype=np.int32)
+    categories = pd.Index(table.objects()[present], dtype=object)
+    return pd.Categorical.from_codes(remap[codes], categories=categories, validate=False)
+
+
+def objects(values: Sequence[Any] | np.ndarray, index: pd.Index) -> pd.Series:
+    """Values as an object column on `index`: strings are not converted to a string dtype, None stays None."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        column = values
+    else:
+        column = np.fromiter(values, dtype=object, count=len(values))
+    return pd.Series(column, index=index, dtype=object, copy=False)
 
 
 def nullable_ids(values: np.ndarray) -> pd.arrays.IntegerArray:
@@ -306,6 +354,7 @@ def frame(snap: Snapshot, picks: list[Pick], *, payload: bool = True, expand: bo
         return np.concatenate([chunk.column(name)[positions] for chunk, positions in picks])
 
     ts = joined("ts")
+    index = pd.Index(ts, name="ts")
     seq = (
         np.concatenate([positions.astype(np.int64) + chunk.start for chunk, positions in picks])
         if picks
@@ -322,17 +371,15 @@ def frame(snap: Snapshot, picks: list[Pick], *, payload: bool = True, expand: bo
         "task": categorical(joined("task"), tables["task"]),
         "span_id": nullable_ids(joined("span_id")),
         "parent_id": nullable_ids(joined("parent_id")),
-        "correlation_id": tables["correlation_id"].objects()[correlations],
+        "correlation_id": objects(tables["correlation_id"].objects()[correlations], index),
     }
     payloads: list[Any] = []
     if payload or expand:
         for chunk, positions in picks:
             payloads.extend(thaw_all([chunk.payload[i] for i in positions.tolist()]))
     if payload:
-        column = np.empty(len(payloads), dtype=object)
-        column[:] = payloads
-        data["payload"] = column
-    result = pd.DataFrame(data, index=pd.Index(ts, name="ts"))
+        data["payload"] = objects(payloads, index)
+    result = pd.DataFrame(data, index=index)
     if expand and payloads:
         result = _expand(result, payloads)
     return result
@@ -431,23 +478,24 @@ def spans(
     has_end = end_seq >= 0
     end_ts = np.where(has_end, gather(snap, np.where(has_end, end_seq, start_seq), "ts"), 0)
     end_kind = np.where(has_end, gather(snap, np.where(has_end, end_seq, start_seq), "kind"), -1).astype(np.int32)
-    end_payloads = gather_payloads(snap, end_seq[has_end].tolist())
+    end_payloads = gather_payloads(snap, end_seq[has_end])
     status = np.full(len(rows), "open", dtype=object)
     error = np.full(len(rows), None, dtype=object)
     reported = np.full(len(rows), np.nan)
     ended = np.flatnonzero(has_end)
-    for index, body in zip(ended.tolist(), end_payloads, strict=True):
+    for position, body in zip(ended.tolist(), end_payloads, strict=True):
         body = body or {}
-        status[index] = body.get("status", "ok")
-        error[index] = body.get("error")
+        status[position] = body.get("status", "ok")
+        error[position] = body.get("error")
         value = body.get("duration_ms")
         if isinstance(value, int | float):
-            reported[index] = value
+            reported[position] = value
     start_ts = table.start_ts[rows]
     measured = np.where(has_end, (end_ts - start_ts) / 1e6, np.nan)
     components = table.columns["component"][rows]
     _, first_seen = np.unique(components, return_index=True)
     lane_of = {int(components[i]): lane for lane, i in enumerate(sorted(first_seen.tolist()))}
+    index = pd.Index(table.ids[rows], name="span_id")
     data: dict[str, Any] = {
         "parent_id": nullable_ids(table.parent[rows]),
         "kind": categorical(table.columns["kind"][rows], tables["kind"]),
@@ -455,23 +503,23 @@ def spans(
         "component": categorical(components, tables["component"]),
         "run_id": categorical(table.columns["run_id"][rows], tables["run_id"]),
         "task": categorical(table.columns["task"][rows], tables["task"]),
-        "correlation_id": tables["correlation_id"].objects()[table.columns["correlation_id"][rows]],
+        "correlation_id": objects(tables["correlation_id"].objects()[table.columns["correlation_id"][rows]], index),
         "start": start_ts,
         "end": pd.arrays.IntegerArray(end_ts.astype(np.int64), ~has_end),
         "start_time": datetimes(start_ts),
         "end_time": datetimes(np.where(has_end, end_ts, 0)).where(has_end),
         "duration_ms": np.where(np.isnan(reported), measured, reported),
-        "status": status,
-        "error": error,
+        "status": objects(status, index),
+        "error": objects(error, index),
         "depth": table.depth[rows],
         "lane": np.array([lane_of[int(code)] for code in components.tolist()], dtype=np.int32),
     }
     if payload:
         starts = np.empty(len(rows), dtype=object)
-        starts[:] = gather_payloads(snap, start_seq.tolist())
+        starts[:] = gather_payloads(snap, start_seq)
         ends = np.full(len(rows), None, dtype=object)
-        for index, body in zip(ended.tolist(), end_payloads, strict=True):
-            ends[index] = body
-        data["start_payload"] = starts
-        data["end_payload"] = ends
-    return pd.DataFrame(data, index=pd.Index(table.ids[rows], name="span_id"))
+        for position, body in zip(ended.tolist(), end_payloads, strict=True):
+            ends[position] = body
+        data["start_payload"] = objects(starts, index)
+        data["end_payload"] = objects(ends, index)
+    return pd.DataFrame(data, index=index)

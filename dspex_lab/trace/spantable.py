@@ -117,10 +117,19 @@ def _fill_depth(table: SpanTable) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Correlations:
-    """For each correlation code: the seq of its request (first event) and reply (second), -1 if none."""
+    """Request/reply pairs: per correlation code, and as a table of requests in store order."""
 
     request: np.ndarray
+    """Per correlation code: the seq of its first event (the request), -1 if none."""
     reply: np.ndarray
+    """Per correlation code: the seq of its second event (the reply), -1 if none."""
+    codes: np.ndarray
+    """The correlation codes that have a request, in the order of their requests."""
+    seq: np.ndarray
+    ts: np.ndarray
+    component: np.ndarray
+    parent: np.ndarray
+    """Of each request in `codes`: where it is, when, from which component, under which span."""
 
 
 def correlations(snap: Snapshot) -> Correlations:
@@ -129,6 +138,8 @@ def correlations(snap: Snapshot) -> Correlations:
     if cached is not None:
         return cached
     import numpy as np
+
+    from dspex_lab.trace.query import Located
 
     codes, seqs = _visible_column(snap, "correlation_id")
     marked = codes >= 0
@@ -142,6 +153,16 @@ def correlations(snap: Snapshot) -> Correlations:
     np.minimum.at(reply, codes[later], seqs[later])
     request[request == never] = -1
     reply[reply == never] = -1
-    found = Correlations(request, reply)
+    firsts = codes[~later]
+    located = Located(snap, seqs[~later])
+    found = Correlations(
+        request=request,
+        reply=reply,
+        codes=firsts,
+        seq=seqs[~later],
+        ts=located.column("ts"),
+        component=located.column("component"),
+        parent=located.column("parent_id"),
+    )
     snap.cache["correlations"] = found
     return found

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dspex_lab.trace.query import Moment, datetimes, gather_payloads, resolve_store, select, to_ns
+from dspex_lab.trace.query import Moment, datetimes, gather_payloads, objects, resolve_store, select, to_ns
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,25 +77,19 @@ def get_state_history(
                 rows.append((ts, seq, name, owner, payload))
     rows.sort(key=lambda row: (row[0], row[1], row[2]))
     ts = np.array([row[0] for row in rows], dtype=np.int64)
-
-    def objects(values: list[Any]) -> np.ndarray:
-        column = np.empty(len(values), dtype=object)
-        column[:] = values
-        return column
-
+    index = pd.Index(ts, name="ts")
+    columns = {
+        "predictor": [row[2] for row in rows],
+        "uid": [row[3] for row in rows],
+        **{key: [row[4].get(key) for row in rows] for key in ("op", "field", "value", "origin", "path")},
+    }
     return pd.DataFrame(
         {
             "time": datetimes(ts),
-            "predictor": objects([row[2] for row in rows]),
-            "uid": objects([row[3] for row in rows]),
-            "op": objects([row[4].get("op") for row in rows]),
-            "field": objects([row[4].get("field") for row in rows]),
-            "value": objects([row[4].get("value") for row in rows]),
-            "origin": objects([row[4].get("origin") for row in rows]),
-            "path": objects([row[4].get("path") for row in rows]),
+            **{name: objects(values, index) for name, values in columns.items()},
             "seq": np.array([row[1] for row in rows], dtype=np.int64),
         },
-        index=pd.Index(ts, name="ts"),
+        index=index,
     )
 
 
@@ -162,7 +156,9 @@ class _Changes:
 
     def _payloads(self, seqs: list[int]) -> list[dict[str, Any]]:
         missing = [seq for seq in seqs if seq not in self._decoded]
-        for seq, payload in zip(missing, gather_payloads(self.snap, missing), strict=True):
+        import numpy as np
+
+        for seq, payload in zip(missing, gather_payloads(self.snap, np.array(missing, dtype=np.int64)), strict=True):
             self._decoded[seq] = payload or {}
         return [self._decoded[seq] for seq in seqs]
 

@@ -47,7 +47,7 @@ def test_concurrent_interleaved_requests_are_paired_by_correlation(trace_store):
         await asyncio.gather(*tasks)
 
     asyncio.run(main())
-    flow = get_message_flow("qa", "lm:openai/a", store=trace_store)
+    flow = get_message_flow("qa", "lm:openai/a", store=trace_store, content=True)
 
     assert [m[0]["content"] for m in flow["messages"]] == ["q1", "q2!"]
     assert flow["text"].tolist() == ["A1", "A2"]
@@ -82,9 +82,10 @@ def test_a_request_without_a_reply_shows_as_unanswered():
     store.append(20, "lm.request", None, 2, 1, "lm:x/y", "t", "c1", {"messages": ["m1"]})
     store.append(30, "lm.request", None, 3, 1, "lm:x/y", "t", "c2", {"messages": ["m2"]})
     store.append(45, "lm.response", None, 3, 1, "lm:x/y", "t", "c2", {"text": "r2", "status": "ok"})
-    flow = get_message_flow("qa", "lm:x/y", store=store)
+    flow = get_message_flow("qa", "lm:x/y", store=store, content=True)
 
     assert flow.index.tolist() == [20, 30]
+    assert flow["messages"].tolist() == [["m1"], ["m2"]]
     assert flow["answered"].tolist() == [False, True]
     assert flow["status"].tolist() == ["unanswered", "ok"]
     assert flow["text"].isna().tolist() == [True, False]
@@ -132,6 +133,7 @@ def test_no_messages_is_an_empty_frame_with_the_columns():
     flow = get_message_flow("qa", "lm:x/y", store=store)
     assert len(flow) == 0
     assert {"caller", "callee", "answered", "latency_ms", "text"} <= set(flow.columns)
+    assert "messages" not in flow.columns, "contents are decoded only when asked for"
 
 
 def test_components_can_be_given_as_objects():
@@ -168,7 +170,7 @@ def test_a_real_client_called_concurrently_by_two_programs_pairs_each_request_wi
             predictions = asyncio.run(main())
             again = qa(question="q0")
 
-    flow = get_message_flow(qa, lm, store=trace_store)
+    flow = get_message_flow(qa, lm, store=trace_store, content=True)
     asked = [m[-1]["content"].split("\n")[1] for m in flow["messages"]]
     assert sorted(asked[:4]) == ["q0", "q1", "q2", "q3"]
     assert flow.index[1] < flow["reply_ts"].iloc[0], "the requests were in flight together"
@@ -180,5 +182,5 @@ def test_a_real_client_called_concurrently_by_two_programs_pairs_each_request_wi
     assert flow["caller"].unique().tolist() == ["qa.generate"]
     assert (flow["prompt_tokens"] > 0).all()
     assert "sk-loopback-key-123456" not in repr(trace_store.records())
-    other_flow = get_message_flow("other", lm, store=trace_store)
+    other_flow = get_message_flow("other", lm, store=trace_store, content=True)
     assert sorted(m[-1]["content"].split("\n")[1] for m in other_flow["messages"]) == ["o0", "o1", "o2", "o3"]
