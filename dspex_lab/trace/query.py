@@ -452,7 +452,7 @@ def spans(
     import numpy as np
     import pandas as pd
 
-    from dspex_lab.trace.spantable import span_table
+    from dspex_lab.trace.spantable import depths, span_table
 
     snap = resolve_store(store).snapshot()
     tables = snap.tables
@@ -511,7 +511,7 @@ def spans(
         "duration_ms": np.where(np.isnan(reported), measured, reported),
         "status": objects(status, index),
         "error": objects(error, index),
-        "depth": table.depth[rows],
+        "depth": depths(table)[rows],
         "lane": np.array([lane_of[int(code)] for code in components.tolist()], dtype=np.int32),
     }
     if payload:

@@ -1,10 +1,11 @@
-"""Whole-store structures for spans and correlations, built once per snapshot.
+"""Whole-store structures for spans and correlations, built per snapshot from per-chunk pieces.
 
 A span is the events sharing a `span_id`: the first is its start, the last its
 end. A correlation is the events sharing a `correlation_id`: the first is the
-request, the second the reply. Both are derived here with a few vectorised
-passes over the snapshot and cached on it, so repeated queries on a store that
-has not changed cost nothing to set up.
+request, the second the reply. Each chunk summarises its own events once (a
+chunk never changes) and a snapshot combines the summaries with a few
+vectorised passes, so a store that grows by one event costs a merge, not a
+rescan, before the next span or message-flow query.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dspex_lab.trace.chunk import CODED
+from dspex_lab.trace.chunk import CODED, Chunk
 
 if TYPE_CHECKING:
     import numpy as np
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from dspex_lab.trace.store import Snapshot
 
 _MAX_DEPTH = 256
+_ATTRIBUTES = ("ts", "parent_id", *CODED)
+"""What a summary keeps of the first event of each span or correlation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +38,6 @@ class SpanTable:
     """The parent span id at the start event, 0 for none."""
     columns: dict[str, np.ndarray]
     """The coded columns (kind, component, run_id, task, correlation_id) of the start event."""
-    depth: np.ndarray
 
     def find(self, span_ids: np.ndarray) -> np.ndarray:
         """The row of each span id in this table, -1 where there is none."""
@@ -46,73 +48,6 @@ class SpanTable:
         at = np.searchsorted(self.ids, span_ids)
         at[at >= len(self.ids)] = 0
         return np.where((self.ids[at] == span_ids) & (span_ids != 0), at, -1)
-
-
-def _visible_column(snap: Snapshot, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(values, seqs) of column `name` over every visible event, in seq order."""
-    import numpy as np
-
-    values, seqs = [], []
-    for chunk in snap.chunks:
-        lo, hi = snap.visible(chunk)
-        if hi > lo:
-            values.append(chunk.column(name)[lo:hi])
-            seqs.append(np.arange(chunk.start + lo, chunk.start + hi, dtype=np.int64))
-    if not values:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return np.concatenate(values), np.concatenate(seqs)
-
-
-def span_table(snap: Snapshot) -> SpanTable:
-    """The spans of `snap` (cached on it)."""
-    cached = snap.cache.get("spans")
-    if cached is not None:
-        return cached
-    import numpy as np
-
-    from dspex_lab.trace.query import gather
-
-    ids, seqs = _visible_column(snap, "span_id")
-    marked = ids != 0
-    ids, seqs = ids[marked], seqs[marked]
-    # Span ids are handed out in time order, so this is nearly sorted already (cheap for timsort).
-    order = np.argsort(ids, kind="stable")
-    ids, seqs = ids[order], seqs[order]
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.empty(0, dtype=np.int64)
-    lasts = np.r_[starts[1:] - 1, len(ids) - 1] if len(ids) else np.empty(0, dtype=np.int64)
-    unique = ids[starts]
-    start_seq = seqs[starts]
-    end_seq = np.where(lasts > starts, seqs[lasts], -1)
-    parent = gather(snap, start_seq, "parent_id")
-    table = SpanTable(
-        ids=unique,
-        start_seq=start_seq,
-        end_seq=end_seq,
-        start_ts=gather(snap, start_seq, "ts"),
-        parent=parent,
-        columns={name: gather(snap, start_seq, name) for name in CODED},
-        depth=np.zeros(len(unique), dtype=np.int32),
-    )
-    _fill_depth(table)
-    snap.cache["spans"] = table
-    return table
-
-
-def _fill_depth(table: SpanTable) -> None:
-    """Count each span's ancestors (a parent that is no longer retained counts as one)."""
-    import numpy as np
-
-    parent_row = table.find(table.parent)
-    depth = table.depth
-    depth[(table.parent != 0)] = 1
-    current = parent_row.copy()
-    for _ in range(_MAX_DEPTH):
-        walking = np.flatnonzero(current >= 0)
-        if not len(walking):
-            break
-        above = table.parent[current[walking]]
-        depth[walking] += above != 0
-        current[walking] = parent_row[current[walking]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +67,98 @@ class Correlations:
     """Of each request in `codes`: where it is, when, from which component, under which span."""
 
 
+def _summary(chunk: Chunk, lo: int, hi: int, key: str) -> dict[str, np.ndarray]:
+    """The events of chunk positions [lo, hi) grouped by `key` (span_id or correlation_id).
+
+    For each key value present: `key`, the seq of its first and second event
+    here (-1 if only one), the seq of its last, how many there are, and the
+    `_ATTRIBUTES` of its first event. Whole chunks are summarised once and kept.
+    """
+    memo = chunk.memo(("summary", key, lo, hi)) if (lo, hi) == (0, chunk.n) else {}
+    if memo:
+        return memo
+    import numpy as np
+
+    values = chunk.column(key)[lo:hi]
+    where = np.flatnonzero(values > 0 if key == "span_id" else values >= 0)
+    order = np.argsort(values[where], kind="stable")
+    keys = values[where][order]
+    positions = where[order] + lo
+    firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.empty(0, dtype=np.int64)
+    lasts = np.r_[firsts[1:] - 1, len(keys) - 1] if len(keys) else np.empty(0, dtype=np.int64)
+    first = positions[firsts]
+    summary = {
+        "key": keys[firsts],
+        "first": first + chunk.start,
+        "second": np.where(lasts > firsts, positions[np.minimum(firsts + 1, max(len(keys) - 1, 0))] + chunk.start, -1),
+        "last": positions[lasts] + chunk.start,
+        "count": lasts - firsts + 1,
+        **{name: chunk.column(name)[first] for name in _ATTRIBUTES},
+    }
+    memo.update(summary)
+    return memo
+
+
+def _combined(snap: Snapshot, key: str) -> dict[str, np.ndarray]:
+    """The chunk summaries of `snap` merged: one entry per key value, sorted by it."""
+    import numpy as np
+
+    parts = [_summary(chunk, *snap.visible(chunk), key) for chunk in snap.chunks if snap.visible(chunk)[1] > 0]
+    fields = ("key", "first", "second", "last", "count", *_ATTRIBUTES)
+    if not parts:
+        return {name: np.empty(0, dtype=np.int64) for name in (*fields, "next")}
+    joined = {name: np.concatenate([part[name] for part in parts]) for name in fields}
+    # Keys are handed out in time order, so this is nearly sorted already (cheap for timsort).
+    order = np.argsort(joined["key"], kind="stable")
+    keys = joined["key"][order]
+    heads = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    tails = np.r_[heads[1:] - 1, len(keys) - 1]
+    first_of = order[heads]
+    merged = {name: joined[name][first_of] for name in ("key", "first", "second", *_ATTRIBUTES)}
+    merged["last"] = joined["last"][order[tails]]
+    merged["count"] = np.add.reduceat(joined["count"][order], heads)
+    # The second event may sit in a later chunk: then it is that chunk's first.
+    merged["next"] = np.where(tails > heads, joined["first"][order[np.minimum(heads + 1, len(keys) - 1)]], -1)
+    return merged
+
+
+def span_table(snap: Snapshot) -> SpanTable:
+    """The spans of `snap` (cached on it)."""
+    cached = snap.cache.get("spans")
+    if cached is not None:
+        return cached
+    import numpy as np
+
+    merged = _combined(snap, "span_id")
+    table = SpanTable(
+        ids=merged["key"],
+        start_seq=merged["first"],
+        end_seq=np.where(merged["count"] > 1, merged["last"], -1),
+        start_ts=merged["ts"],
+        parent=merged["parent_id"],
+        columns={name: merged[name].astype(np.int32) for name in CODED},
+    )
+    snap.cache["spans"] = table
+    return table
+
+
+def depths(table: SpanTable) -> np.ndarray:
+    """How many ancestors each span of `table` has (a parent that is no longer retained counts as one)."""
+    import numpy as np
+
+    parent_row = table.find(table.parent)
+    depth = (table.parent != 0).astype(np.int32)
+    current = parent_row.copy()
+    for _ in range(_MAX_DEPTH):
+        walking = np.flatnonzero(current >= 0)
+        if not len(walking):
+            break
+        above = table.parent[current[walking]]
+        depth[walking] += above != 0
+        current[walking] = parent_row[current[walking]]
+    return depth
+
+
 def correlations(snap: Snapshot) -> Correlations:
     """The request/reply pairs of `snap` (cached on it)."""
     cached = snap.cache.get("correlations")
@@ -139,30 +166,23 @@ def correlations(snap: Snapshot) -> Correlations:
         return cached
     import numpy as np
 
-    from dspex_lab.trace.query import Located
-
-    codes, seqs = _visible_column(snap, "correlation_id")
-    marked = codes >= 0
-    codes, seqs = codes[marked], seqs[marked]
+    merged = _combined(snap, "correlation_id")
     size = len(snap.tables["correlation_id"].values)
-    never = np.iinfo(np.int64).max
-    request = np.full(size, never, dtype=np.int64)
-    np.minimum.at(request, codes, seqs)
-    later = seqs != request[codes]
-    reply = np.full(size, never, dtype=np.int64)
-    np.minimum.at(reply, codes[later], seqs[later])
-    request[request == never] = -1
-    reply[reply == never] = -1
-    firsts = codes[~later]
-    located = Located(snap, seqs[~later])
+    codes = merged["key"].astype(np.int64)
+    second = np.where(merged["second"] >= 0, merged["second"], merged["next"])
+    request = np.full(size, -1, dtype=np.int64)
+    reply = np.full(size, -1, dtype=np.int64)
+    request[codes] = merged["first"]
+    reply[codes] = second
+    order = np.argsort(merged["first"], kind="stable")
     found = Correlations(
         request=request,
         reply=reply,
-        codes=firsts,
-        seq=seqs[~later],
-        ts=located.column("ts"),
-        component=located.column("component"),
-        parent=located.column("parent_id"),
+        codes=codes[order],
+        seq=merged["first"][order],
+        ts=merged["ts"][order],
+        component=merged["component"][order],
+        parent=merged["parent_id"][order],
     )
     snap.cache["correlations"] = found
     return found
