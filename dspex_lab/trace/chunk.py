@@ -152,8 +152,11 @@ class Chunk:
         hi = self.n if until is None else int(np.searchsorted(ts, until, "right"))
         return lo, max(lo, hi)
 
-    def _key_index(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(positions ordered by code, the codes in that order) for a CODED column."""
+    def _key_index(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For a CODED column: (positions ordered by code, the codes present, where each one's run starts).
+
+        Positions of code `present[i]` are `order[bounds[i]:bounds[i + 1]]`, ascending.
+        """
         key = ("index", name)
         found = self._cache.get(key)
         if found is None:
@@ -161,18 +164,28 @@ class Chunk:
 
             codes = self.column(name)
             order = np.argsort(codes, kind="stable").astype(np.int32)
-            found = (order, codes[order])
+            ordered = codes[order]
+            heads = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.empty(0, int)
+            found = (order, ordered[heads], np.r_[heads, len(ordered)].astype(np.int32))
             self._cache[key] = found
         return found
+
+    def _runs(self, name: str, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(order, run starts, run ends) of the wanted `codes` present in this chunk."""
+        import numpy as np
+
+        order, present, bounds = self._key_index(name)
+        at = np.searchsorted(present, codes)
+        inside = at < len(present)
+        at = at[inside][present[at[inside]] == codes[inside]]
+        return order, bounds[at], bounds[at + 1]
 
     def positions(self, name: str, codes: np.ndarray, lo: int, hi: int) -> np.ndarray:
         """Sorted positions in [lo, hi) whose `name` column holds one of `codes` (sorted, unique)."""
         import numpy as np
 
-        order, ordered = self._key_index(name)
-        starts = np.searchsorted(ordered, codes, "left")
-        stops = np.searchsorted(ordered, codes, "right")
-        parts = [order[a:b] for a, b in zip(starts.tolist(), stops.tolist(), strict=True) if b > a]
+        order, starts, stops = self._runs(name, codes)
+        parts = [order[a:b] for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
         if not parts:
             return np.empty(0, dtype=np.int32)
         found = parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
@@ -182,41 +195,5 @@ class Chunk:
 
     def count(self, name: str, codes: np.ndarray) -> int:
         """How many events of this chunk have one of `codes` in column `name`."""
-        import numpy as np
-
-        _, ordered = self._key_index(name)
-        return int((np.searchsorted(ordered, codes, "right") - np.searchsorted(ordered, codes, "left")).sum())
-
-    def span_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """(span ids in ascending order, position of each one's first event in this chunk)."""
-        found = self._cache.get("spans")
-        if found is None:
-            import numpy as np
-
-            ids = self.column("span_id")
-            where = np.flatnonzero(ids)
-            order = np.argsort(ids[where], kind="stable")
-            ordered_ids = ids[where][order]
-            ordered_pos = where[order]
-            first = np.ones(len(ordered_ids), dtype=bool)
-            first[1:] = ordered_ids[1:] != ordered_ids[:-1]
-            found = (ordered_ids[first], ordered_pos[first].astype(np.int32))
-            self._cache["spans"] = found
-        return found
-
-    def find_spans(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each id: whether this chunk holds an event of that span, and the position of its first one."""
-        import numpy as np
-
-        known, first = self.span_index()
-        if len(known) == 0 or len(ids) == 0:
-            return np.zeros(len(ids), dtype=bool), np.zeros(len(ids), dtype=np.int32)
-        at = np.searchsorted(known, ids, "left")
-        at[at >= len(known)] = len(known) - 1
-        hit = known[at] == ids
-        return hit, first[at]
-
-    def span_id_bounds(self) -> tuple[int, int]:
-        """The smallest and largest span id in this chunk ((0, -1) when there is none)."""
-        known, _ = self.span_index()
-        return (int(known[0]), int(known[-1])) if len(known) else (0, -1)
+        _, starts, stops = self._runs(name, codes)
+        return int((stops - starts).sum())
