@@ -175,6 +175,7 @@ class DemoInspector(Panel):
         parts = self.parts
         children = [parts.title, parts.slider, parts.moment, parts.table, parts.diff]
         if choices:
+            source.value = choices[0][1]  # the first demo's origin is shown until another is chosen
             children += [w.HTML("<b>where each demo came from</b>"), parts.source, parts.origin]
         return w.VBox(children, layout=w.Layout(width="100%"))
 
@@ -246,7 +247,6 @@ class DemoInspector(Panel):
                 lines.append(f"    {position + 1}. {render.text(_fields_text(demo), 100)}{origin}")
         lines.append(f"  {len(self.moments)} recorded changes")
         return "\n".join(lines)
-
 
 
 def _plain(demo: Any) -> dict[str, Any]:
@@ -390,6 +390,8 @@ def _source_html(source: DemoSource) -> str:
     for number, call in enumerate(source.calls, start=1):
         body += render.section(
             f"LM call {number}: {call.component}",
-            render.messages(call.messages) + "<div class='dspex-role'>reply</div>" + render.block(call.reply),
+            render.folded("prompt", render.messages(call.messages))
+            + "<div class='dspex-role'>reply</div>"
+            + render.block(call.reply),
         )
     return head + body

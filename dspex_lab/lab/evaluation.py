@@ -162,6 +162,8 @@ class EvaluationPanel(Panel):
             example=w.Dropdown(options=[], description="example", layout=w.Layout(width="60%")),
             details=w.HTML(),
         )
+        parts.table.add_class("dspex-results")
+        parts.details.add_class("dspex-details")
         parts.controls = w.HBox([parts.bar, stop])
         parts.results = w.VBox([])
         parts.order.observe(lambda change: self.sort(change["new"]), names="value")
@@ -238,7 +240,6 @@ class EvaluationPanel(Panel):
         return "\n".join(lines)
 
 
-
 def _runs(store: EventStore) -> list[str]:
     frame = store.events(kind="evaluate.start", payload=False)
     return sorted({str(run) for run in frame["run_id"].tolist() if run == run and run is not None})
@@ -284,6 +285,11 @@ def _table_html(rows: list[ExampleRow]) -> str:
     )
 
 
+def _count(items: Any, noun: str) -> str:
+    number = len(items) if isinstance(items, list) else 1
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _row_label(row: ExampleRow) -> str:
     mark = "✗" if row.failed else "✓"
     score = "" if row.score is None else f" score {row.score:.3g}"
@@ -311,7 +317,8 @@ def _detail_html(detail: ExampleDetail) -> str:
         tokens = f"{call.prompt_tokens or 0} + {call.completion_tokens or 0} tokens"
         how = "cache hit" if call.cache_hit else ("" if call.duration_ms is None else f"{call.duration_ms:.0f} ms")
         title = f"LM call {number}: {call.component}, {call.status}, {how}, {tokens}"
-        body = render.messages(call.messages) + "<div class='dspex-role'>reply</div>" + render.block(call.reply)
+        prompt = render.folded(f"prompt ({_count(call.messages, 'message')})", render.messages(call.messages))
+        body = prompt + "<div class='dspex-role'>reply</div>" + render.block(call.reply)
         if call.error:
             body += render.block(call.error)
         parts.append(render.section(title, body))

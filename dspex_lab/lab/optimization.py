@@ -87,7 +87,7 @@ class CompileState:
     def phase_text(self) -> str:
         phase = self.phase
         if not phase:
-            return "" if self.end is not None else "starting"
+            return "done" if self.end is not None else "starting"
         name = str(phase.get("phase", "?"))
         if name == "candidate":
             name = f"candidate #{phase.get('index')} ({phase.get('kind')})"
@@ -284,7 +284,6 @@ class OptimizationPanel(Panel):
         if reason:
             lines.append(f"  reason: {reason}")
         return "\n".join(lines)
-
 
 
 def _run_id(source: Any) -> str:

@@ -17,12 +17,13 @@ STYLE = """<style>
 .dspex-table{border-collapse:collapse;font-size:12px;margin:4px 0}
 .dspex-table th{text-align:left;border-bottom:1px solid #999;padding:2px 8px;white-space:nowrap}
 .dspex-table td{text-align:left;vertical-align:top;padding:2px 8px;border-bottom:1px solid #e4e4e4;
- max-width:360px;overflow-wrap:anywhere;white-space:pre-wrap}
+ max-width:360px;overflow-wrap:break-word;white-space:pre-wrap}
 .dspex-table tr.dspex-fail td{background:#fdecea}
 .dspex-pre{white-space:pre-wrap;font-size:12px;margin:2px 0 6px 0;padding:4px;background:#f6f6f6;
  max-height:320px;overflow:auto}
 .dspex-role{font-weight:bold;font-size:11px;color:#555;margin-top:4px}
 .dspex-muted{color:#777}
+.dspex-fold>summary{cursor:pointer;font-size:11px;font-weight:bold;color:#555}
 </style>"""
 
 
@@ -88,6 +89,11 @@ def messages(items: Any) -> str:
         else:
             parts.append(block(message))
     return "".join(parts)
+
+
+def folded(title: str, body: str) -> str:
+    """`body` behind a one-line summary that opens on click (long prompts stay out of the way)."""
+    return f"<details class='dspex-fold'><summary>{esc(title)}</summary>{body}</details>"
 
 
 def section(title: str, body: str) -> str:
