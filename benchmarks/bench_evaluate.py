@@ -57,10 +57,15 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+CPU_PER_EXAMPLE: list[float] = []
+"""Client CPU seconds per example of every run(), in order: robust to other load on the machine."""
+
+
 def run(program, devset, concurrency: int, **options) -> tuple[float, dx.EvaluationResult]:
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = dx.evaluate(program, devset, exact_match, concurrency=concurrency, **options)
+    CPU_PER_EXAMPLE.append((time.process_time() - cpu) / len(devset))
     return len(devset) / (time.perf_counter() - start), result
 
 
@@ -101,10 +106,12 @@ def main() -> None:
         program = client(server.url)
         run(program, devset[:200], 64, progress=False)  # warm up connections and code paths
 
+        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores at the start")
         print(f"{args.examples} examples, Predict + exact match, server latency {LATENCY * 1000:.0f} ms "
               f"(separate process), tracing on, {args.repeats} runs each, median")  # fmt: skip
         for concurrency in (128, 8):
             rates = []
+            CPU_PER_EXAMPLE.clear()
             for _ in range(args.repeats):
                 rate, result = run(program, devset, concurrency, progress=False)
                 if result.score != 1.0:
@@ -114,7 +121,8 @@ def main() -> None:
             print(
                 f"concurrency {concurrency:>3}: {statistics.median(rates):7.1f} examples/s "
                 f"(runs: {', '.join(f'{r:.0f}' for r in rates)}; limit {limit:.0f}/s, "
-                f"{statistics.median(rates) / limit:.1%} of it)"
+                f"{statistics.median(rates) / limit:.1%} of it); "
+                f"client CPU {statistics.median(CPU_PER_EXAMPLE) * 1e6:.0f} us/example"
             )
 
         command = [sys.executable, __file__, "--memory-of", server.url, "--examples", str(args.examples)]
@@ -147,6 +155,7 @@ def main() -> None:
                 for name, measure in variants.items():
                     rates[name].append(measure())
         base = statistics.median(rates["dx.evaluate"])
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
         print(f"side by side at concurrency 128, interleaved, median of {args.repeats}:")
         for name, measured in rates.items():
             rate = statistics.median(measured)
