@@ -43,7 +43,7 @@ class Candidate:
 
     @property
     def demo_counts(self) -> dict[str, int]:
-        return {name: len(demos) for name, demos in self.program.demos.items()}
+        return {name: len(predictor.demos) for name, predictor in self.program.named_predictors()}
 
 
 KINDS = {-3: "zero-shot", -2: "labeled", -1: "bootstrap"}
