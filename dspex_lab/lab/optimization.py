@@ -256,6 +256,10 @@ class OptimizationPanel(Panel):
         figure.update_layout(height=300, margin={"l": 50, "r": 20, "t": 40, "b": 40}, template="plotly_white")
         return figure
 
+    def snapshot(self) -> render.StaticFigure:
+        """The chart as it is now, as a plain output that HTML exports and notebook viewers draw too."""
+        return render.StaticFigure(self.figure(), self._chart_text())
+
     def _chart_text(self) -> str:
         state = self.state
         if state.candidates:

@@ -194,6 +194,10 @@ class TimelineExplorer(Panel):
         )
         return figure
 
+    def snapshot(self) -> render.StaticFigure:
+        """The chart as it is now, as a plain output that HTML exports and notebook viewers draw too."""
+        return render.StaticFigure(self.figure(), self._heading(self.visible()))
+
     def _binned(self, figure: go.Figure, shown: pd.DataFrame, lane_names: list[str], lane_of: dict[str, int]) -> None:
         import numpy as np
         import plotly.graph_objects as go

@@ -158,3 +158,13 @@ def test_many_spans_are_drawn_with_webgl_and_too_many_are_counted_per_time_bin(t
 def test_span_kinds_drop_the_start_suffix():
     assert span_kind("program.start") == "program"
     assert span_kind("lm.request") == "lm.request"
+
+
+def test_a_snapshot_is_the_current_chart_as_a_plain_output(evaluated):
+    explorer = TimelineExplorer(kind="lm.request")
+
+    bundle = explorer.snapshot()._repr_mimebundle_()
+
+    assert len(bundle["application/vnd.plotly.v1+json"]["data"]) == len(explorer.figure().data)
+    assert bundle["text/plain"].startswith("6 of 21 spans")
+    assert "Plotly.newPlot" in bundle["text/html"]
