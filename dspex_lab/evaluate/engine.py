@@ -31,8 +31,6 @@ from dspex_lab.evaluate.cancel import CancelToken, register
 from dspex_lab.evaluate.executor import Executor, IsolatedJob, LocalExecutor, Outcome
 from dspex_lab.trace import events
 
-STATUSES = ("completed", "cancelled", "stopped", "failed")
-
 
 @dataclass(slots=True)
 class RunReport:
