@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -175,35 +174,10 @@ def test_progress_events_arrive_in_order_and_every_event_of_the_run_carries_its_
     assert {r["run_id"] for r in during} == {"tagged"} == {result.run_id}
 
 
-def interrupt_main_once_it_waits() -> None:
-    """Send SIGINT to the main thread once it is blocked waiting for the evaluation's result.
-
-    Before that, Ctrl-C would land in the caller before the wait began, which is
-    not what this test is about.
-    """
-    main = threading.main_thread().ident
-
-    def waiting() -> bool:
-        names = []
-        frame = sys._current_frames().get(main)
-        while frame is not None:
-            names.append(frame.f_code.co_name)
-            frame = frame.f_back
-        return names[:3] == ["wait", "result", "run_sync"]
-
-    def send() -> None:
-        for _ in range(10_000):
-            if waiting():
-                signal.pthread_kill(main, signal.SIGINT)
-                return
-            time.sleep(0.001)
-
-    threading.Thread(target=send).start()
-
-
 def test_ctrl_c_mid_run_returns_the_partial_result():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    recorder = Recorder(when_done=3, action=interrupt_main_once_it_waits)
+    main = threading.main_thread().ident
+    recorder = Recorder(when_done=3, action=lambda: signal.pthread_kill(main, signal.SIGINT))
     program = Gated(oracle(), hold={f"q{i}" for i in range(3, 10)})
 
     result = dx.evaluate(program, devset(10), exact_match, concurrency=2, progress=recorder)
@@ -443,7 +417,7 @@ def test_a_run_killed_with_sigkill_resumes_and_scores_every_example_exactly_once
 
 
 KERNEL_CELL = """
-import asyncio, sys, threading, time
+import asyncio
 import dspex_lab as dx
 
 lm = dx.ScriptedLM(lambda messages: {"answer": "a"})
@@ -459,19 +433,6 @@ class Held(dx.Module):
         return await self.predict.acall(question=question)
 
 
-def say_ready_once_the_cell_waits(main=threading.main_thread().ident):
-    def waiting():
-        names, frame = [], sys._current_frames().get(main)
-        while frame is not None:
-            names.append(frame.f_code.co_name)
-            frame = frame.f_back
-        return names[:3] == ["wait", "result", "run_sync"]
-
-    while not waiting():
-        time.sleep(0.001)
-    print("ready", flush=True)
-
-
 class Progress:
     done = 0
 
@@ -479,7 +440,7 @@ class Progress:
         if event.kind == "evaluate.example":
             self.done += 1
             if self.done == 3:
-                threading.Thread(target=say_ready_once_the_cell_waits).start()
+                print("ready", flush=True)
 
 
 devset = [dx.Example(question=f"q{i}", answer="a").with_inputs("question") for i in range(10)]
