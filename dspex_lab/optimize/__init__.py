@@ -1,1 +1,61 @@
-"""Optimizers (teleprompters) that compile programs from data."""
+"""Optimizers (teleprompters) that compile programs from data, and the story that shows them working.
+
+- `labeled`: `LabeledFewShot`, training examples as demos.
+- `bootstrap`: `BootstrapFewShot`, passing teacher traces as demos (DSPy's semantics).
+- `random_search`: `BootstrapFewShotWithRandomSearch`, the best of several candidates.
+- `story`: `run_story`, zero-shot vs compiled on a shipped task.
+- `base`, `attempt`: what they share (compile runs and events, demo installation, one teacher run).
+
+Names are imported on first use, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "LabeledFewShot": "dspex_lab.optimize.labeled",
+    "BootstrapFewShot": "dspex_lab.optimize.bootstrap",
+    "BootstrapFewShotWithRandomSearch": "dspex_lab.optimize.random_search",
+    "Candidate": "dspex_lab.optimize.random_search",
+    "Attempt": "dspex_lab.optimize.attempt",
+    "CompileReport": "dspex_lab.optimize.base",
+    "DemoOrigin": "dspex_lab.optimize.base",
+    "OptimizationError": "dspex_lab.optimize.base",
+    "Optimizer": "dspex_lab.optimize.base",
+    "Story": "dspex_lab.optimize.story",
+    "run_story": "dspex_lab.optimize.story",
+    "arun_story": "dspex_lab.optimize.story",
+}
+
+__all__ = [
+    "Attempt",
+    "BootstrapFewShot",
+    "BootstrapFewShotWithRandomSearch",
+    "Candidate",
+    "CompileReport",
+    "DemoOrigin",
+    "LabeledFewShot",
+    "OptimizationError",
+    "Optimizer",
+    "Story",
+    "arun_story",
+    "run_story",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dspex_lab.optimize' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+if TYPE_CHECKING:
+    from dspex_lab.optimize.attempt import Attempt
+    from dspex_lab.optimize.base import CompileReport, DemoOrigin, OptimizationError, Optimizer
+    from dspex_lab.optimize.bootstrap import BootstrapFewShot
+    from dspex_lab.optimize.labeled import LabeledFewShot
+    from dspex_lab.optimize.random_search import BootstrapFewShotWithRandomSearch, Candidate
+    from dspex_lab.optimize.story import Story, arun_story, run_story

@@ -93,7 +93,11 @@ class BootstrapFewShot(Optimizer):
             isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0
         ):
             raise ValueError(f"max_errors must be a whole number >= 0 or None, got {max_errors!r}")
-        settings._check(teacher_settings or {})
+        unknown = sorted(set(teacher_settings or {}) - set(settings.KNOWN_SETTINGS))
+        if unknown:
+            raise TypeError(
+                f"teacher_settings has unknown setting(s) {unknown}; known settings are {list(settings.KNOWN_SETTINGS)}"
+            )
         self.metric = metric
         self.metric_threshold = metric_threshold
         self.max_bootstrapped_demos = max_bootstrapped_demos
@@ -104,8 +108,14 @@ class BootstrapFewShot(Optimizer):
         self.seed = seed
         self.concurrency = concurrency
         self.progress = progress
-        self._check = MetricCheck(metric, metric_threshold)
+        self._metric_check = MetricCheck(metric, metric_threshold)
         self.attempts: list[Attempt] = []
+
+    def compile(  # type: ignore[override]
+        self, student: M, *, trainset: Sequence[Example], teacher: Module | None = None
+    ) -> M:
+        """A compiled copy of `student`; `teacher` (default: a copy of the student) makes the traces."""
+        return super().compile(student, trainset=trainset, teacher=teacher)
 
     async def _acompile(
         self,
@@ -202,7 +212,7 @@ class BootstrapFewShot(Optimizer):
                     example,
                     where[index],
                     round_index,
-                    self._check,
+                    self._metric_check,
                     self._context(round_index),
                     self.seed,
                     report.optimizer,

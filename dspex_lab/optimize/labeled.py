@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from dspex_lab.example import Example
@@ -22,6 +23,10 @@ class LabeledFewShot(Optimizer):
             raise ValueError(f"k is the number of demos per predictor, a whole number >= 0; got {k!r}")
         self.k = k
         self.seed = seed
+
+    def compile(self, student: M, *, trainset: Sequence[Example], sample: bool = True) -> M:  # type: ignore[override]
+        """A copy of `student` whose predictors hold `k` training examples each; `student` is untouched."""
+        return super().compile(student, trainset=trainset, sample=sample)
 
     async def _acompile(
         self, student: M, trainset: list[Example], report: CompileReport, *, sample: bool = True, **options: Any

@@ -114,6 +114,20 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
             progress=self.progress,
         )
 
+    def compile(  # type: ignore[override]
+        self,
+        student: M,
+        *,
+        trainset: Sequence[Example],
+        teacher: Module | None = None,
+        valset: Sequence[Example] | None = None,
+        labeled_sample: bool = True,
+    ) -> M:
+        """The best candidate, scored on `valset` (the trainset when None); `student` is untouched."""
+        return super().compile(
+            student, trainset=trainset, teacher=teacher, valset=valset, labeled_sample=labeled_sample
+        )
+
     async def _acompile(
         self,
         student: M,
