@@ -114,11 +114,19 @@ def freeze(payload: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
         blob = _dumps(payload)
     except ValueError:
         return _slow(payload)
-    # Most payloads hold only keys seen before and no nested containers: one C call clears them.
-    if len(blob) > MAX_TEXT or (
-        (_is_tracked(payload) or not _safe_keys.issuperset(payload)) and _has_secret_key(payload, 0)
-    ):
+    if len(blob) > MAX_TEXT:
         return _slow(payload)
+    # Most payloads hold only keys seen before: one C call clears the top level, and only dicts
+    # inside (a dict of plain values is not tracked by the garbage collector) need a closer look.
+    safe = _safe_keys
+    if not safe.issuperset(payload):
+        if _has_secret_key(payload, 0):
+            return _slow(payload)
+    elif _is_tracked(payload):
+        for value in payload.values():
+            if type(value) is dict and (_is_tracked(value) or not safe.issuperset(value)):
+                if _has_secret_key(value, 1):
+                    return _slow(payload)
     # bytes.find, not `in`: `in` first tries the needle as an integer, which costs twice as much.
     for secret in _secret_bytes:
         if blob.find(secret) != -1:
