@@ -17,9 +17,12 @@ numpy is imported only when a chunk is first queried, never while emitting.
 from __future__ import annotations
 
 import threading
+from array import array
 from collections.abc import Sequence
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
+
+from dspex_lab.trace.payload import thaw_all
 
 if TYPE_CHECKING:
     import numpy as np
@@ -70,7 +73,7 @@ class Table:
 class Chunk:
     """Events [start, start + n) of a store, in columns."""
 
-    __slots__ = ("_cache", "_lock", "_raw", "_tables", "first_ts", "floor", "last_ts", "n", "payload", "start")
+    __slots__ = ("_cache", "_lock", "_payload", "_raw", "_tables", "first_ts", "floor", "last_ts", "n", "start")
 
     def __init__(
         self,
@@ -85,7 +88,8 @@ class Chunk:
         self.start = start
         self._raw: dict[str, Sequence[Any]] = dict(columns)
         """Each column as it was appended, until a query turns it into numpy (then it is let go)."""
-        self.payload = payload
+        self._payload: Sequence[Any] | Packed = payload
+        """The stored payloads: as appended, or packed into one buffer once the chunk is queried."""
         self.n = len(payload)
         ts = columns["ts"]
         self.floor = floor
@@ -122,7 +126,18 @@ class Chunk:
             found.flags.writeable = False
             self._cache[name] = found
             del self._raw[name]
+            if type(self._payload) is not Packed:
+                self._payload = Packed.of(self._payload)
             return found
+
+    def stored(self, position: int) -> Any:
+        """The payload at `position` in its stored form (encoded bytes, JSON text, or None)."""
+        return self._payload[position]
+
+    def decoded(self, positions: Sequence[int]) -> list[dict[str, Any] | None]:
+        """The payloads at `positions`, decoded."""
+        payload = self._payload
+        return thaw_all([payload[p] for p in positions])
 
     def memo(self, key: Any) -> dict[Any, Any]:
         """A dict kept with this chunk for values derived from it (payload fields by position, say)."""
@@ -197,3 +212,34 @@ class Chunk:
         """How many events of this chunk have one of `codes` in column `name`."""
         _, starts, stops = self._runs(name, codes)
         return int((stops - starts).sum())
+
+
+class Packed:
+    """The encoded payloads of a chunk in one buffer: one object instead of one per event.
+
+    Item i is the slice between the end of item i - 1 and `ends[i]`; an empty
+    slice is None (an encoded payload is never empty).
+    """
+
+    __slots__ = ("_buffer", "_ends")
+
+    def __init__(self, buffer: bytes, ends: array[int]) -> None:
+        self._buffer = memoryview(buffer)
+        self._ends = ends
+
+    @classmethod
+    def of(cls, items: Sequence[Any]) -> Packed | Sequence[Any]:
+        """`items` packed, or as they are when some are not bytes (JSON text read from a file)."""
+        if not all(item is None or type(item) is bytes for item in items):
+            return items
+        present = [item for item in items if item is not None]
+        ends = array("q", accumulate(0 if item is None else len(item) for item in items))
+        return cls(b"".join(present), ends)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, position: int) -> memoryview | None:
+        end = self._ends[position]
+        start = self._ends[position - 1] if position else 0
+        return self._buffer[start:end] if end > start else None

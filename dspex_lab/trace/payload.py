@@ -124,9 +124,12 @@ def freeze(payload: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
             return _slow(payload)
     elif _is_tracked(payload):
         for value in payload.values():
-            if type(value) is dict and (_is_tracked(value) or not safe.issuperset(value)):
-                if _has_secret_key(value, 1):
-                    return _slow(payload)
+            if (
+                type(value) is dict
+                and (_is_tracked(value) or not safe.issuperset(value))
+                and _has_secret_key(value, 1)
+            ):
+                return _slow(payload)
     # bytes.find, not `in`: `in` first tries the needle as an integer, which costs twice as much.
     for secret in _secret_bytes:
         if blob.find(secret) != -1:
@@ -134,10 +137,10 @@ def freeze(payload: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     return blob, payload
 
 
-def thaw(stored: bytes | str | dict[str, Any] | None) -> dict[str, Any] | None:
+def thaw(stored: bytes | memoryview | str | dict[str, Any] | None) -> dict[str, Any] | None:
     """The payload dict back from its stored form (a fresh copy for encoded forms)."""
     kind = type(stored)
-    if kind is bytes:
+    if kind is bytes or kind is memoryview:
         return marshal.loads(stored)  # type: ignore[arg-type]
     if kind is str:
         return json.loads(stored)  # type: ignore[arg-type]
@@ -153,7 +156,7 @@ def thaw_all(stored: list[Any]) -> list[dict[str, Any] | None]:
         return [thaw(item) for item in stored]
 
 
-def to_json(stored: bytes | str | dict[str, Any] | None) -> str | None:
+def to_json(stored: bytes | memoryview | str | dict[str, Any] | None) -> str | None:
     """A stored payload as JSON text (for SQLite and Parquet); non-JSON values become strings."""
     if stored is None:
         return None

@@ -85,7 +85,7 @@ def _arrow_table(store: EventStore) -> pa.Table:
         parts["seq"].append(np.arange(chunk.start + lo, chunk.start + hi, dtype=np.int64))
         for name in ("ts", "span_id", "parent_id", *CODED):
             parts[name].append(chunk.column(name)[lo:hi])
-        payloads.extend(to_json(item) for item in chunk.payload[lo:hi])
+        payloads.extend(to_json(chunk.stored(i)) for i in range(lo, hi))
 
     def joined(name: str, dtype: Any) -> np.ndarray:
         return np.concatenate(parts[name]) if parts[name] else np.empty(0, dtype=dtype)

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 from dspex_lab.trace.chunk import INTEGER, Chunk, Table
-from dspex_lab.trace.payload import thaw_all
 
 if TYPE_CHECKING:
     import numpy as np
@@ -234,7 +233,7 @@ def payload_filter(where: Where) -> Callable[[Chunk, np.ndarray], np.ndarray] | 
         )
 
     def keep(chunk: Chunk, positions: np.ndarray) -> np.ndarray:
-        payloads = thaw_all([chunk.payload[i] for i in positions.tolist()])
+        payloads = chunk.decoded(positions.tolist())
         mask = np.fromiter((bool(test(p if p is not None else {})) for p in payloads), dtype=bool, count=len(payloads))
         return positions[mask]
 
@@ -276,8 +275,7 @@ class Located:
             wanted = positions.tolist()
             missing = [p for p in wanted if p not in memo]
             if missing:
-                stored = chunk.payload
-                for p, body in zip(missing, thaw_all([stored[p] for p in missing]), strict=True):
+                for p, body in zip(missing, chunk.decoded(missing), strict=True):
                     memo[p] = tuple(map((body or _EMPTY).get, keys))
             for index, p in zip(where.tolist(), wanted, strict=True):
                 out[index] = memo[p]
@@ -287,8 +285,7 @@ class Located:
         """The decoded payload at each position."""
         out: list[dict[str, Any] | None] = [None] * self.size
         for chunk, where, positions in self.parts:
-            stored = chunk.payload
-            for index, body in zip(where.tolist(), thaw_all([stored[p] for p in positions.tolist()]), strict=True):
+            for index, body in zip(where.tolist(), chunk.decoded(positions.tolist()), strict=True):
                 out[index] = body
         return out
 
@@ -376,7 +373,7 @@ def frame(snap: Snapshot, picks: list[Pick], *, payload: bool = True, expand: bo
     payloads: list[Any] = []
     if payload or expand:
         for chunk, positions in picks:
-            payloads.extend(thaw_all([chunk.payload[i] for i in positions.tolist()]))
+            payloads.extend(chunk.decoded(positions.tolist()))
     if payload:
         data["payload"] = objects(payloads, index)
     result = pd.DataFrame(data, index=index)

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from dspex_lab.trace.store import Snapshot
 
 _MAX_DEPTH = 256
-_ATTRIBUTES = ("ts", "parent_id", *CODED)
-"""What a summary keeps of the first event of each span or correlation."""
+_KEPT = {"span_id": ("ts", "parent_id", *CODED), "correlation_id": ("ts", "parent_id", "component")}
+"""What a summary keeps of the first event of each span (its start) or correlation (its request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +70,10 @@ class Correlations:
 def _summary(chunk: Chunk, lo: int, hi: int, key: str) -> dict[str, np.ndarray]:
     """The events of chunk positions [lo, hi) grouped by `key` (span_id or correlation_id).
 
-    For each key value present: `key`, the seq of its first and second event
-    here (-1 if only one), the seq of its last, how many there are, and the
-    `_ATTRIBUTES` of its first event. Whole chunks are summarised once and kept.
+    For each key value present: `key`, the seq of its first event, how many
+    there are, the attributes of the first event (`_KEPT[key]`), and for a
+    span the seq of its last event, for a correlation the seq of its second
+    (-1 if there is only one). Whole chunks are summarised once and kept.
     """
     memo = chunk.memo(("summary", key, lo, hi)) if (lo, hi) == (0, chunk.n) else {}
     if memo:
@@ -87,24 +88,30 @@ def _summary(chunk: Chunk, lo: int, hi: int, key: str) -> dict[str, np.ndarray]:
     firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.empty(0, dtype=np.int64)
     lasts = np.r_[firsts[1:] - 1, len(keys) - 1] if len(keys) else np.empty(0, dtype=np.int64)
     first = positions[firsts]
-    summary = {
-        "key": keys[firsts],
-        "first": first + chunk.start,
-        "second": np.where(lasts > firsts, positions[np.minimum(firsts + 1, max(len(keys) - 1, 0))] + chunk.start, -1),
-        "last": positions[lasts] + chunk.start,
-        "count": lasts - firsts + 1,
-        **{name: chunk.column(name)[first] for name in _ATTRIBUTES},
-    }
-    memo.update(summary)
+    memo.update(
+        key=keys[firsts],
+        first=first + chunk.start,
+        count=(lasts - firsts + 1).astype(np.int32),
+        **{name: chunk.column(name)[first] for name in _KEPT[key]},
+    )
+    if key == "span_id":
+        memo["last"] = positions[lasts] + chunk.start
+    else:
+        memo["second"] = np.where(lasts > firsts, positions[np.minimum(firsts + 1, len(keys) - 1)] + chunk.start, -1)
     return memo
 
 
 def _combined(snap: Snapshot, key: str) -> dict[str, np.ndarray]:
-    """The chunk summaries of `snap` merged: one entry per key value, sorted by it."""
+    """The chunk summaries of `snap` merged: one entry per key value, sorted by it.
+
+    A correlation's `next` is the first event of the next chunk holding it: its
+    second event when the first chunk held only one.
+    """
     import numpy as np
 
     parts = [_summary(chunk, *snap.visible(chunk), key) for chunk in snap.chunks if snap.visible(chunk)[1] > 0]
-    fields = ("key", "first", "second", "last", "count", *_ATTRIBUTES)
+    own = ("last",) if key == "span_id" else ("second",)
+    fields = ("key", "first", "count", *own, *_KEPT[key])
     if not parts:
         return {name: np.empty(0, dtype=np.int64) for name in (*fields, "next")}
     joined = {name: np.concatenate([part[name] for part in parts]) for name in fields}
@@ -114,11 +121,13 @@ def _combined(snap: Snapshot, key: str) -> dict[str, np.ndarray]:
     heads = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     tails = np.r_[heads[1:] - 1, len(keys) - 1]
     first_of = order[heads]
-    merged = {name: joined[name][first_of] for name in ("key", "first", "second", *_ATTRIBUTES)}
-    merged["last"] = joined["last"][order[tails]]
+    merged = {name: joined[name][first_of] for name in ("key", "first", *_KEPT[key])}
     merged["count"] = np.add.reduceat(joined["count"][order], heads)
-    # The second event may sit in a later chunk: then it is that chunk's first.
-    merged["next"] = np.where(tails > heads, joined["first"][order[np.minimum(heads + 1, len(keys) - 1)]], -1)
+    if key == "span_id":
+        merged["last"] = joined["last"][order[tails]]
+    else:
+        merged["second"] = joined["second"][first_of]
+        merged["next"] = np.where(tails > heads, joined["first"][order[np.minimum(heads + 1, len(keys) - 1)]], -1)
     return merged
 
 

@@ -272,7 +272,7 @@ class EventStore:
                     component[i],
                     task[i],
                     correlation_id[i],
-                    chunk.payload[i],
+                    chunk.stored(i),
                 )
 
     def records(self) -> list[dict[str, Any]]:
@@ -326,6 +326,8 @@ class EventStore:
 def _stored(payload: Any) -> bytes | str:
     if type(payload) is str:
         return payload
+    if type(payload) is memoryview:
+        return bytes(payload)
     if not isinstance(payload, dict):
         raise TypeError(f"an event payload must be a dict or None, got {type(payload).__name__}")
     return freeze(payload)[0]
