@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 import dspex_lab as dx
+import dspex_lab.optimize
 from dspex_lab.modules.state import demo_to_dict
+from dspex_lab.testing import ProviderServer
 from dspex_lab.trace import events
 from dspex_lab.trace.store import EventStore
 from dspex_lab.trace.timetravel import get_state_at, get_state_history
@@ -192,3 +194,60 @@ def test_assigning_demos_wholesale_is_folded_too(trace_store):
     predict.demos = []
     assert get_state_at(predict, middle)["self"]["demos"] == [{"question": "a", "answer": "b"}]
     assert get_state_at(predict.state_component, events.now_ns())["demos"] == []
+
+
+# --- on real optimizers --------------------------------------------------------------------------
+def state_changes(program):
+    """(ts, predictor name, demos) of every wholesale demos change made to `program` during the compile."""
+    history = get_state_history(program, lineage=False)
+    sets = history[(history["op"] == "set") & (history["field"] == "demos")]
+    return [(int(ts), row.predictor, row.value) for ts, row in sets.iterrows()]
+
+
+def trainset(n=4):
+    return [dx.Example(question=f"q{i}", answer=f"a{i}").with_inputs("question") for i in range(n)]
+
+
+def test_a_labeled_few_shot_compile_can_be_replayed_before_during_and_after(trace_store):
+    student = QA()
+    before = events.now_ns()
+    optimizer = dx.optimize.LabeledFewShot(k=2)
+    compiled = optimizer.compile(student, trainset=trainset())
+    after = events.now_ns()
+
+    empty = {name: {**state, "demos": []} for name, state in get_state_at(student, before).items()}
+    assert get_state_at(compiled, before) == empty, "before the compile the copy shows the student it came from"
+    assert get_state_at(compiled, after) == {n: p.state_snapshot() for n, p in compiled.named_predictors()}
+    assert all(len(state["demos"]) == 2 for state in get_state_at(compiled, after).values())
+    assert get_state_at(student, after) == empty, "the student is untouched"
+
+    changes = state_changes(compiled)
+    assert [name for _, name, demos in changes if demos] == ["generate", "check"]
+    for ts, name, demos in changes:
+        assert get_state_at(compiled, ts)[name]["demos"] == demos
+    assert trace_store.events(run_id=optimizer.report.run_id, kind="optimize.*").shape[0] > 0
+
+
+def test_a_bootstrap_compile_against_a_real_client_can_be_replayed(trace_store):
+    with ProviderServer() as server:
+        lm = dx.LM("openai/loopback", api_base=server.url, api_key="sk-loopback-key-123456")
+        student = QA()
+        optimizer = dx.optimize.BootstrapFewShot(
+            metric=lambda example, prediction, trace=None: True, max_bootstrapped_demos=2, max_labeled_demos=0
+        )
+        before = events.now_ns()
+        with dx.context(lm=lm):
+            compiled = optimizer.compile(student, trainset=trainset())
+        after = events.now_ns()
+
+    final = get_state_at(compiled, after)
+    assert final == {n: p.state_snapshot() for n, p in compiled.named_predictors()}
+    assert len(final["generate"]["demos"]) == 2
+    assert get_state_at(compiled, before)["generate"]["demos"] == []
+    changes = [change for change in state_changes(compiled) if change[2]]
+    assert changes, "installing the bootstrapped demos is recorded"
+    for ts, name, demos in changes:
+        assert get_state_at(compiled, ts)[name]["demos"] == demos
+        assert get_state_at(compiled, ts - 1)[name]["demos"] != demos
+    run = trace_store.events(run_id=optimizer.report.run_id)
+    assert {"optimize.start", "optimize.end", "lm.request", "lm.response"} <= set(run["kind"])
