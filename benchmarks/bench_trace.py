@@ -109,30 +109,32 @@ def bench_emit(n: int, runs: int) -> None:
 
 # --- memory ---------------------------------------------------------------------------------------
 def bench_memory(n: int) -> None:
-    print(f"\n## memory: {n:,} events of program calls (tracemalloc, MB per 100,000 events)")
+    print(f"\n## memory: {n:,} events (tracemalloc, MB per 100,000 events)")
     warm_imports()  # their code is not per-event memory
-    gc.collect()
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    store = EventStore()
-    with events.use_store(store):
-        calls_loop(n)
-    gc.collect()
-    scale = 100_000 / len(store) / 2**20
-    stored = tracemalloc.get_traced_memory()[0] - base
-    store.events(component="qa.generate", since=START_NS)
-    store.events(kind="program.end", run_id="none", task="none", correlation_id="none")
-    store.message_flow("qa", "lm:openai/gpt-4o-mini")
-    store.spans()
-    indexed = tracemalloc.get_traced_memory()[0] - base
-    frame = store.frame()
-    framed = tracemalloc.get_traced_memory()[0] - base
-    frame_only = store.frame(payload=False)
-    tracemalloc.stop()
-    print(f"store (columns and frozen payloads)      {stored * scale:6.1f}")
-    print(f"+ query indexes, span table, pairs       {indexed * scale:6.1f}")
-    print(f"+ full trace frame, payloads decoded     {framed * scale:6.1f}")
-    print(f"  ({len(store):,} events; frame of {len(frame):,} rows, {len(frame_only.columns)} columns)")
+    print(f"{'':34s} {'store':>7s} {'+ indexes':>10s} {'+ frame':>8s}")
+    for name, loop in (("program calls (prompts ~0.5 KB)", calls_loop), ("plain emit, {index, score}", plain_loop)):
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        store = EventStore()
+        with events.use_store(store):
+            loop(n)
+        gc.collect()
+        scale = 100_000 / len(store) / 2**20
+        stored = tracemalloc.get_traced_memory()[0] - base
+        # Every index the queries build: each key column, spans, request/reply pairs.
+        store.events(kind="program.end", component="qa.generate", since=START_NS)
+        store.events(run_id="none", task="none", correlation_id="none")
+        store.message_flow("qa", "lm:openai/gpt-4o-mini")
+        store.spans()
+        indexed = tracemalloc.get_traced_memory()[0] - base
+        frame = store.frame()
+        framed = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+        print(f"{name:34s} {stored * scale:7.1f} {indexed * scale:10.1f} {framed * scale:8.1f}")
+        del store, frame
+    print("(store: columns and frozen payloads; + indexes: after the queries above built theirs;")
+    print(" + frame: with store.frame() held, every payload decoded into a dict)")
 
 
 # --- queries --------------------------------------------------------------------------------------

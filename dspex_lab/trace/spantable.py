@@ -112,9 +112,9 @@ def _combined(snap: Snapshot, key: str) -> dict[str, np.ndarray]:
     parts = [_summary(chunk, *snap.visible(chunk), key) for chunk in snap.chunks if snap.visible(chunk)[1] > 0]
     own = ("last",) if key == "span_id" else ("second",)
     fields = ("key", "first", "count", *own, *_KEPT[key])
-    if not parts:
-        return {name: np.empty(0, dtype=np.int64) for name in (*fields, "next")}
-    joined = {name: np.concatenate([part[name] for part in parts]) for name in fields}
+    joined = {name: np.concatenate([part[name] for part in parts]) for name in fields} if parts else {}
+    if not parts or not len(joined["key"]):
+        return {name: np.empty(0, dtype=np.int64) for name in (*fields, "next", "last", "second")}
     # Keys are handed out in time order, so this is nearly sorted already (cheap for timsort).
     order = np.argsort(joined["key"], kind="stable")
     keys = joined["key"][order]

@@ -127,9 +127,10 @@ def test_spans_the_client_opens_around_its_call_are_looked_past():
     assert get_message_flow("qa", "lm:x/y", store=store)["correlation_id"].tolist() == ["c1"]
 
 
-def test_no_messages_is_an_empty_frame_with_the_columns():
+@pytest.mark.parametrize("spans", [True, False])
+def test_no_messages_is_an_empty_frame_with_the_columns(spans):
     store = EventStore()
-    store.append(10, "program.start", None, 1, None, "qa", "t", None, None)
+    store.append(10, "program.start" if spans else "note", None, 1 if spans else None, None, "qa", "t", None, None)
     flow = get_message_flow("qa", "lm:x/y", store=store)
     assert len(flow) == 0
     assert {"caller", "callee", "answered", "latency_ms", "text"} <= set(flow.columns)

@@ -218,3 +218,11 @@ def test_a_span_whose_start_was_dropped_by_the_bound_is_not_reported():
     assert table.index.tolist() == [2, 1]
     assert table["kind"].tolist() == ["lm.response", "program.end"]
     assert table["status"].tolist() == ["open", "open"]
+
+
+def test_a_store_without_spans_has_an_empty_span_table():
+    store = EventStore()
+    store.append(1, "note", None, None, None, "qa", "t", None, {"n": 1})
+    table = spans(store=store)
+    assert len(table) == 0
+    assert "status" in table.columns
