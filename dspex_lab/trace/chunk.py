@@ -6,7 +6,7 @@ into one tuple per column and nothing is converted. A chunk never
 changes afterwards, so everything derived from it is computed once, on the
 first query that needs it, and kept: columns turned into numpy arrays (the
 Python values are then let go), timestamps made non-decreasing, strings
-(kind, component, run, task, correlation) turned into int32 codes into
+(kind, component, run, task, correlation) turned into integer codes into
 store-wide `Table`s (so chunks concatenate without re-mapping; -1 means None,
 and the strings themselves are then let go), per-key position indexes, the
 span-id index.
@@ -31,7 +31,7 @@ CODED = ("kind", "run_id", "component", "task", "correlation_id")
 """Columns queried as codes into a `Table`."""
 
 INTEGER = ("ts", "span_id", "parent_id")
-"""Columns queried as int64 (0 means no span / no parent)."""
+"""Integer columns (0 means no span / no parent): ts is int64, ids the smallest of int32 / int64 that holds them."""
 
 
 class Table:
@@ -45,14 +45,15 @@ class Table:
         self._array: Any = None
 
     def encode(self, column: Sequence[Any]) -> np.ndarray:
-        """Codes (int32) for `column`, adding values not seen before."""
+        """Codes for `column` (int16 while the table is small, else int32), adding values not seen before."""
         import numpy as np
 
         codes = self.codes
         for value in set(column).difference(codes):
             codes[value] = len(self.values)
             self.values.append(value)
-        return np.fromiter(map(codes.__getitem__, column), dtype=np.int32, count=len(column))
+        found = np.fromiter(map(codes.__getitem__, column), dtype=np.int32, count=len(column))
+        return found.astype(np.int16) if len(self.values) < 2**15 else found
 
     def code(self, value: Any) -> int | None:
         """The code of `value`, None when the column never had it."""
@@ -105,7 +106,7 @@ class Chunk:
         return self.start + self.n
 
     def column(self, name: str) -> np.ndarray:
-        """A read-only numpy array of one column: int64 for INTEGER, int32 codes for CODED."""
+        """A read-only numpy array of one column: integers for INTEGER, codes for CODED (see `Table.encode`)."""
         found = self._cache.get(name)
         if found is not None:
             return found
@@ -121,6 +122,9 @@ class Chunk:
                 found = np.maximum.accumulate(np.maximum(np.array(raw, dtype=np.int64), self.floor))
             elif name in INTEGER:
                 found = np.array(raw, dtype=np.int64)
+                # Span ids are counters: they fit 32 bits in all but the longest-lived processes.
+                if len(found) and found.max() < 2**31:
+                    found = found.astype(np.int32)
             else:
                 found = self._tables[name].encode(raw)
             found.flags.writeable = False
@@ -178,7 +182,7 @@ class Chunk:
             import numpy as np
 
             codes = self.column(name)
-            order = np.argsort(codes, kind="stable").astype(np.int32)
+            order = np.argsort(codes, kind="stable").astype(np.int16 if self.n < 2**15 else np.int32)
             ordered = codes[order]
             heads = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.empty(0, int)
             found = (order, ordered[heads], np.r_[heads, len(ordered)].astype(np.int32))
