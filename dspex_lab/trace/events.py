@@ -110,9 +110,10 @@ class Sink:
         return self.store is not None or bool(self.listeners)
 
 
-_run_id: ContextVar[str | None] = ContextVar("dspex_run_id", default=None)
-_parent: ContextVar[int | None] = ContextVar("dspex_parent_span", default=None)
-_sink_override: ContextVar[Sink | None] = ContextVar("dspex_sink", default=None)
+State = tuple["Sink | None", "str | None", "int | None"]
+# (the sink set by use_store or None for the default, the run id, the enclosing span id): one
+# variable, so an event costs one lookup.
+_state: ContextVar[State] = ContextVar("dspex_trace", default=(None, None, None))
 _default_sink: Sink | None = None
 _sink_lock = threading.Lock()
 _ids = itertools.count(1)
@@ -130,7 +131,7 @@ def now_ns() -> int:
 
 
 def _sink() -> Sink:
-    return _sink_override.get() or _default_sink or _make_default_sink()
+    return _state.get()[0] or _default_sink or _make_default_sink()
 
 
 def _make_default_sink() -> Sink:
@@ -185,7 +186,9 @@ def emit(
     not seen), cleaned of secrets and cut to size. `parent_id` defaults to the
     enclosing span.
     """
-    sink = _sink_override.get() or _default_sink or _make_default_sink()
+    sink, run_id, parent = _state.get()
+    if sink is None:
+        sink = _default_sink or _make_default_sink()
     store = sink.store
     if store is None and not sink.listeners:
         return
@@ -194,9 +197,8 @@ def emit(
     else:
         blob = payload = None
     if parent_id is None:
-        parent_id = _parent.get()
+        parent_id = parent
     ts = _monotonic_ns() + _CLOCK_OFFSET
-    run_id = _run_id.get()
     # The task label, inlined: this is the hottest function of the library.
     loop = _get_running_loop()
     current = current_task(loop) if loop is not None else None
@@ -268,11 +270,12 @@ class Span:
         self.result.update(fields)
 
     def __enter__(self) -> Span:
-        sink = _sink_override.get() or _default_sink or _make_default_sink()
+        state = _state.get()
+        sink = state[0] or _default_sink or _make_default_sink()
         if sink.store is None and not sink.listeners:
             return self
         self.span_id = span_id = next(_ids)
-        self._parent_id = parent_id = _parent.get()
+        self._parent_id = parent_id = state[2]
         emit(
             self.kind_start,
             self.component,
@@ -281,7 +284,7 @@ class Span:
             span_id=span_id,
             parent_id=parent_id,
         )
-        self._token = _parent.set(span_id)
+        self._token = _state.set((state[0], state[1], span_id))
         self._t0 = _monotonic_ns()
         return self
 
@@ -289,10 +292,11 @@ class Span:
         if self.span_id is None:
             return
         try:
-            _parent.reset(self._token)
+            _state.reset(self._token)
         except ValueError:
             # Exited in another context than it was entered in (an async generator, say).
-            _parent.set(self._parent_id)
+            sink, run_id, _ = _state.get()
+            _state.set((sink, run_id, self._parent_id))
         result = self.result
         result["duration_ms"] = (_monotonic_ns() - self._t0) / 1e6
         if exc_type is None:
@@ -342,11 +346,11 @@ def tracing_active() -> bool:
 
 
 def current_run_id() -> str | None:
-    return _run_id.get()
+    return _state.get()[1]
 
 
 def current_span_id() -> int | None:
-    return _parent.get()
+    return _state.get()[2]
 
 
 @contextmanager
@@ -356,11 +360,12 @@ def run(run_id: str | None = None) -> Iterator[str]:
     Without an id, a fresh one is made (12 hex digits).
     """
     run_id = run_id or uuid.uuid4().hex[:12]
-    token = _run_id.set(run_id)
+    sink, _, parent = _state.get()
+    token = _state.set((sink, run_id, parent))
     try:
         yield run_id
     finally:
-        _run_id.reset(token)
+        _state.reset(token)
 
 
 def bind(fn: Callable[P, T]) -> Callable[P, T]:
@@ -388,11 +393,12 @@ def get_store() -> EventStore | None:
 @contextmanager
 def use_store(store: EventStore | None) -> Iterator[EventStore | None]:
     """Send events emitted in this block (this thread or task) to `store`; None turns tracing off."""
-    token = _sink_override.set(Sink(store, _sink().listeners))
+    _, run_id, parent = _state.get()
+    token = _state.set((Sink(store, _sink().listeners), run_id, parent))
     try:
         yield store
     finally:
-        _sink_override.reset(token)
+        _state.reset(token)
 
 
 def set_default_store(store: EventStore | None) -> None:
