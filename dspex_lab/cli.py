@@ -1,0 +1,77 @@
+"""The command line: `python -m dspex_lab demo` runs the main job.
+
+The demo tells the whole story offline: a shipped task, the zero-shot program
+scored on its dev set with the embedded model, the program compiled with
+BootstrapFewShot, scored again, the demos it chose, and the compiled program
+saved to a file that `dx.load` reads back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dspex_lab.errors import DspexError
+
+DEFAULT_SAVE = Path("runs") / "{task}_compiled.json"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dspex_lab", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    demo = commands.add_parser(
+        "demo", help="score a shipped task zero-shot, compile it with BootstrapFewShot, score it again"
+    )
+    demo.add_argument("--task", default="sentiment", help="a shipped task: sentiment, capitals or arithmetic")
+    demo.add_argument("--model", default=None, help="'provider/model' (default: the embedded local/smollm2-135m)")
+    demo.add_argument("--api-base", default=None, help="server URL for an OpenAI-compatible --model")
+    demo.add_argument("--dev-size", type=int, default=None, help="score on the first N dev examples (default all)")
+    demo.add_argument("--concurrency", type=int, default=1, help="examples in flight (helps with HTTP models)")
+    demo.add_argument("--save", default=None, help=f"where to save the compiled program (default {DEFAULT_SAVE})")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from dspex_lab import datasets
+    from dspex_lab.lm.factory import LM
+    from dspex_lab.optimize.story import run_story
+
+    if args.task not in datasets.names():
+        print(f"unknown task {args.task!r}; shipped tasks: {', '.join(datasets.names())}", file=sys.stderr)
+        return 2
+    lm = None
+    if args.model is not None:
+        options = {"api_base": args.api_base} if args.api_base else {}
+        lm = LM(args.model, **options)
+    save_to = Path(args.save) if args.save else Path(str(DEFAULT_SAVE).format(task=args.task))
+    story = run_story(
+        args.task,
+        lm=lm,
+        dev_size=args.dev_size,
+        save_to=save_to,
+        progress=not args.no_progress,
+        concurrency=args.concurrency,
+    )
+    print()
+    print(story)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _demo(args)
+    except DspexError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
