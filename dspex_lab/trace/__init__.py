@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "subscribe": "dspex_lab.trace.events",
     "use_store": "dspex_lab.trace.events",
     "get_store": "dspex_lab.trace.events",
+    "now_ns": "dspex_lab.trace.events",
     "register_secret": "dspex_lab.trace.payload",
     "enable": "dspex_lab.trace.switch",
     "disable": "dspex_lab.trace.switch",
@@ -53,7 +54,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers; at run time the names load lazily through __getattr__
-    from dspex_lab.trace.events import Event, bind, emit, get_store, run, span, subscribe, use_store  # noqa: F401
+    from dspex_lab.trace.events import (  # noqa: F401
+        Event,
+        bind,
+        emit,
+        get_store,
+        now_ns,
+        run,
+        span,
+        subscribe,
+        use_store,
+    )
     from dspex_lab.trace.export import export_otlp  # noqa: F401
     from dspex_lab.trace.flow import get_message_flow  # noqa: F401
     from dspex_lab.trace.payload import register_secret  # noqa: F401

@@ -1,15 +1,15 @@
 """A chunk: a run of consecutive events frozen into columns, with lazy numpy views and indexes.
 
 The store seals its append buffer into chunks of a few thousand events, doing
-as little as it can while events are being emitted: the rows are transposed
-into one tuple per column and nothing is converted. A chunk never
-changes afterwards, so everything derived from it is computed once, on the
-first query that needs it, and kept: columns turned into numpy arrays (the
-Python values are then let go), timestamps made non-decreasing, strings
-(kind, component, run, task, correlation) turned into integer codes into
-store-wide `Table`s (so chunks concatenate without re-mapping; -1 means None,
-and the strings themselves are then let go), per-key position indexes, the
-span-id index.
+as little as it can while events are being emitted: the values are split into
+one list per column and nothing is converted. A chunk never changes
+afterwards, so everything derived from it is computed once, on the first query
+that needs it, and kept: columns turned into numpy arrays (the Python values
+are then let go), timestamps made non-decreasing, strings (kind, component,
+run, task, correlation) turned into integer codes into store-wide `Table`s (so
+chunks concatenate without re-mapping; -1 means None), payloads packed into
+one buffer, per-key position indexes, and the span and correlation summaries
+of `spantable.py` (kept through `memo`).
 
 numpy is imported only when a chunk is first queried, never while emitting.
 """

@@ -48,6 +48,7 @@ __all__ = [
     "emit",
     "get_store",
     "new_id",
+    "now_ns",
     "register_secret",
     "run",
     "set_default_store",

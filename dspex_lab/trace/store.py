@@ -1,11 +1,12 @@
 """The in-memory event store: append buffers sealed into typed chunks, read through snapshots.
 
-`append` adds one tuple to a list (a single atomic step, so writers take no
-lock); every `chunk_size` events the oldest rows are sealed into a `Chunk` of
-typed columns (strings turned into codes, nothing else). Reading takes a
-`Snapshot`: the sealed chunks plus the unsealed tail frozen into a temporary
-chunk, so a query sees one consistent set of events while appends go on. Everything pandas or
-numpy is built lazily from chunks when a query asks (see `query.py`).
+Adding an event extends one flat list with its values (a single atomic step,
+so writers take no lock and no object per event stays alive); every
+`chunk_size` events the oldest are sealed into a `Chunk`, one column each.
+Reading takes a `Snapshot`: the sealed chunks plus the unsealed tail frozen
+into a temporary chunk, so a query sees one consistent set of events while
+appends go on. Everything numpy or pandas is built lazily from chunks when a
+query asks (see `chunk.py` and `query.py`).
 
 A bounded store (`max_events`) keeps the newest `max_events` events: older
 ones are hidden at once and freed a chunk at a time; `dropped` counts them.
@@ -235,8 +236,6 @@ class EventStore:
         """The events as they are now, safe to read while appends continue."""
         with self._lock:
             flat = self._flat[:]
-            # A writer may be part-way through: read whole events only.
-            del flat[len(flat) - len(flat) % WIDTH :]
             end = self._sealed + len(flat) // WIDTH
             cached = self._snapshot
             if cached is not None and cached.end == end and cached.tables is self._tables:
