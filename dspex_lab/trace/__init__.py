@@ -34,7 +34,7 @@ _EXPORTS: dict[str, str] = {
     "save": "dspex_lab.trace.persist",
     "load": "dspex_lab.trace.persist",
     "SQLiteSink": "dspex_lab.trace.persist",
-    "export_otlp": "dspex_lab.trace.export",
+    "export_otlp": "dspex_lab.trace.otlp",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -65,8 +65,8 @@ if TYPE_CHECKING:  # for type checkers; at run time the names load lazily throug
         subscribe,
         use_store,
     )
-    from dspex_lab.trace.export import export_otlp  # noqa: F401
     from dspex_lab.trace.flow import get_message_flow  # noqa: F401
+    from dspex_lab.trace.otlp import export_otlp  # noqa: F401
     from dspex_lab.trace.payload import register_secret  # noqa: F401
     from dspex_lab.trace.persist import SQLiteSink, load, save  # noqa: F401
     from dspex_lab.trace.query import get_events, spans  # noqa: F401

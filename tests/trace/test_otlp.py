@@ -11,7 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from dspex_lab.trace import events
-from dspex_lab.trace.export import export_otlp
+from dspex_lab.trace.otlp import export_otlp
 from dspex_lab.trace.store import EventStore
 
 
