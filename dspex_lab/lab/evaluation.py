@@ -93,7 +93,6 @@ class EvaluationPanel(Panel):
             if self.store is not None and self.run_id is not None:
                 self.examples = RunExamples(self.store, self.run_id)
             self._pacer.request(now=True)
-            self._settle()
 
     @property
     def finished(self) -> bool:

@@ -168,7 +168,6 @@ class OptimizationPanel(Panel):
                 self._unsubscribe = None
             self._pacer.close()
             self._pacer.request(now=True)
-            self._settle()
         else:
             self._pacer.request()
 

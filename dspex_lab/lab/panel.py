@@ -25,7 +25,6 @@ class Panel:
     """Base class: subclasses implement `_build()` (the widget tree) and `text()` (the readable form)."""
 
     _widget: Any = None
-    _handle: Any = None
     parts: Parts | None = None
     """The panel's widgets by name, once it has been drawn (None before)."""
 
@@ -53,18 +52,21 @@ class Panel:
         return self
 
     def show(self) -> None:
-        """Display the panel in the current cell (print its text outside a kernel)."""
+        """Display the live panel in the current cell (print its text outside a kernel).
+
+        The output's plain-text form is the panel's first line only: the figures
+        change after the output is made, and a saved notebook should not show
+        a stale "running". The widget is never redisplayed, which would redraw
+        its charts as the still images JupyterLab's plotly renderer keeps.
+        """
         if in_kernel():
             from IPython.display import display
 
-            self._handle = display(self, display_id=True)
+            bundle = self._repr_mimebundle_()
+            bundle["text/plain"] = self.text().splitlines()[0]
+            display(bundle, raw=True)
         else:
             print(self.text())
-
-    def _settle(self) -> None:
-        """Put the panel's final text into the output `show()` made, so a saved notebook reads as it ended."""
-        if self._handle is not None:
-            self._handle.update(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         if not widgets_available():

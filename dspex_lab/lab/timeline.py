@@ -182,7 +182,7 @@ class TimelineExplorer(Panel):
             height=min(900, 140 + 34 * max(1, len(lane_names))),
             margin={"l": 10, "r": 10, "t": 30, "b": 40},
             template="plotly_white",
-            xaxis_title="seconds since the first span",
+            xaxis={"title": "seconds since the first span", "range": self._x_range(shown)},
             yaxis={
                 "tickvals": list(range(len(lane_names))),
                 "ticktext": lane_names,
@@ -193,6 +193,15 @@ class TimelineExplorer(Panel):
             hovermode="closest",
         )
         return figure
+
+    def _x_range(self, shown: pd.DataFrame) -> list[float] | None:
+        """The shown spans' extent with a margin (plotly pads markers, not the ends of lines)."""
+        if not len(shown):
+            return None
+        low = (int(shown["start"].min()) - self.t0) / 1e9
+        high = (int(_finish_ns(shown).max()) - self.t0) / 1e9
+        margin = max(high - low, 1e-3) * 0.02
+        return [low - margin, high + margin]
 
     def snapshot(self) -> render.StaticFigure:
         """The chart as it is now, as a plain output that HTML exports and notebook viewers draw too."""

@@ -125,6 +125,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly", "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
     ]  # fmt: skip
     if os.geteuid() == 0:
         command.append("--allow-root")
@@ -181,13 +182,26 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         tab = context.pages[0] if context.pages else context.new_page()
         tab.errors = []
         tab.on("pageerror", lambda error: tab.errors.append(str(error)))
+        tab.on("console", lambda message: message.type == "error" and tab.errors.append(message.text))
         yield tab
         context.close()
 
 
-def open_and_run_all(page: Any, lab: str, name: str) -> None:
-    """Open notebook `name` and Run All Cells from the Run menu, as a person would."""
-    page.goto(f"{lab}/lab/tree/{name}?token={TOKEN}&reset", wait_until="domcontentloaded")
+@pytest.fixture(autouse=True)
+def report_the_page_on_failure(request: pytest.FixtureRequest, page: Any, tmp_path: Path) -> Iterator[None]:
+    """On a failure, keep a screenshot of the whole page and print the browser's errors."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        shot = tmp_path / "failure.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"\npage at failure: {shot}\nbrowser errors: {page.errors[-20:]}")
+
+
+def open_and_run_all(page: Any, lab: str, name: str, frontend: str = "lab") -> None:
+    """Open notebook `name` in JupyterLab ("lab") or Notebook 7 ("notebooks") and Run All Cells from the Run menu."""
+    path = f"lab/tree/{name}?token={TOKEN}&reset" if frontend == "lab" else f"notebooks/{name}?token={TOKEN}"
+    page.goto(f"{lab}/{path}", wait_until="domcontentloaded")
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=120_000)
     page.wait_for_function(READY_JS, timeout=120_000)
     for _ in range(3):
@@ -257,8 +271,9 @@ def test_trace_explorer_shows_the_optimizer_the_demos_and_a_timeline_with_points
         assert screenshot(page, selector, name).stat().st_size > 10_000
 
 
-def test_the_stop_button_stops_a_run_while_its_cell_is_running(lab, page):
-    open_and_run_all(page, lab, "stop.ipynb")
+@pytest.mark.parametrize("frontend", ["lab", "notebooks"], ids=["JupyterLab", "Notebook 7"])
+def test_the_stop_button_stops_a_run_while_its_cell_is_running(lab, page, frontend):
+    open_and_run_all(page, lab, "stop.ipynb", frontend)
     panel = page.locator(".dspex-evaluationpanel").first
     panel.locator(".widget-hprogress", has_text="3/10").wait_for(timeout=120_000)
     assert page.locator(".jp-CodeCell .jp-InputPrompt", has_text="[*]").count() == 1  # the cell is still running
