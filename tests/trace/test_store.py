@@ -150,3 +150,46 @@ def test_the_repr_says_size_and_bound():
     store = EventStore(max_events=3)
     add(store, 5)
     assert repr(store) == "<EventStore 3 events, max_events=3, 2 dropped>"
+
+
+def test_queries_while_writers_append_see_whole_events_and_lose_none():
+    store = EventStore(chunk_events=50)
+    stop = threading.Event()
+    failures = []
+    seen_sizes = []
+
+    def write(worker):
+        with events.use_store(store), events.run(f"w{worker}"):
+            for i in range(400):
+                with events.span("program", f"worker{worker}", {"i": i}):
+                    events.emit("note", f"worker{worker}", {"i": i})
+
+    def read():
+        while not stop.is_set():
+            try:
+                frame = store.events(component="worker0")
+                assert frame["payload"].map(lambda p: p is not None).all()
+                assert frame["seq"].is_monotonic_increasing
+                seen_sizes.append(len(store.spans()))
+            except Exception as exc:  # a failed read is the finding, not a crash of the reader
+                failures.append(exc)
+                return
+
+    reader = threading.Thread(target=read)
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    reader.start()
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    reader.join()
+
+    assert failures == []
+    assert seen_sizes, "the reader ran while the writers wrote"
+    assert len(store) == 3 * 400 * 3
+    table = store.spans()
+    assert len(table) == 1200
+    assert (table["status"] == "ok").all()
+    notes = store.events(kind="note")
+    assert notes.groupby("component", observed=True).size().to_dict() == {f"worker{n}": 400 for n in range(3)}
