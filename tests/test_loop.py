@@ -76,9 +76,13 @@ def _run_with_sigint(make_work, started):
         started.wait()
         signal.pthread_kill(main, signal.SIGINT)
 
+    # Ctrl-C raises KeyboardInterrupt only under Python's default handler; another test or
+    # library may have replaced it, so install it for this call.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     sender = threading.Thread(target=deliver)
     sender.start()
     try:
         return run_sync(make_work())
     finally:
         sender.join()
+        signal.signal(signal.SIGINT, previous)
