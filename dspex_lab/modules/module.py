@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dspex_lab.errors import InputError
-from dspex_lab.example import jsonable
 from dspex_lab.lm.usage import track_usage
 from dspex_lab.loop import run_in_worker
 from dspex_lab.prediction import Prediction
@@ -272,7 +271,7 @@ def _enter(module: Module) -> tuple[str, dict[int, str]]:
 
 
 def _span(module: Module, component: str, inputs: dict[str, Any]) -> events.Span:
-    payload = {"module": type(module).__name__, "inputs": jsonable(inputs)} if events.tracing_active() else None
+    payload = {"module": type(module).__name__, "inputs": inputs} if events.tracing_active() else None
     return events.span("program", component, payload)
 
 
@@ -281,5 +280,5 @@ def _finish(span: events.Span, result: Any, usage: Any) -> None:
         result.usage = usage
         if span.span_id is not None:
             span.set(
-                outputs=result.to_dict(), prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+                outputs=result._fields, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
             )

@@ -218,7 +218,7 @@ class Predict(Module):
                     raise first_error from None
                 raise
             if traced:
-                events.emit("adapter.parse", where, {"adapter": adapter.name, "fields": jsonable(fields)})
+                events.emit("adapter.parse", where, {"adapter": adapter.name, "fields": fields})
             prediction = Prediction(fields, raw=response.text, usage=usage)
             note_call(self, inputs, prediction)
             return prediction

@@ -15,6 +15,7 @@ secret-looking keys and every registered secret value are replaced by
 
 from __future__ import annotations
 
+import enum
 import gc
 import json
 import marshal
@@ -237,6 +238,8 @@ def _clean(value: Any, max_text: int, max_items: int | None, depth: int) -> Any:
         if cut:
             cleaned.append(f"...[cut {len(value) - max_items} items]")  # type: ignore[operator]
         return cleaned
+    if isinstance(value, enum.Enum):
+        return _clean(value.value, max_text, max_items, depth)
     for method in ("model_dump", "to_dict", "toDict"):
         convert = getattr(value, method, None)
         if callable(convert):
