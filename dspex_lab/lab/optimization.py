@@ -251,7 +251,12 @@ class OptimizationPanel(Panel):
                         hovertext=[render.text(a.get("error") or a.get("outputs"), 200) for a in group],
                     )
                 )
-            figure.update_layout(title="teacher runs: metric score by training example", xaxis_title="trainset index")
+            size = state.start.get("trainset")
+            figure.update_layout(
+                title="teacher runs: metric score by training example",
+                xaxis={"title": "trainset index", "dtick": 1, "range": [-0.5, size - 0.5] if size else None},
+                yaxis={"title": "score", "rangemode": "tozero"},
+            )
         figure.update_layout(height=300, margin={"l": 50, "r": 20, "t": 40, "b": 40}, template="plotly_white")
         return figure
 

@@ -503,7 +503,7 @@ def _details_html(found: dict[str, Any]) -> str:
             ]
         )
         body = (
-            render.section("prompt", render.messages(start.get("messages")))
+            render.folded("prompt", render.messages(start.get("messages")))
             + render.section("reply", render.block(end.get("text")))
             + render.section("usage", usage)
         )

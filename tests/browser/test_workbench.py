@@ -262,6 +262,10 @@ def test_trace_explorer_shows_the_optimizer_the_demos_and_a_timeline_with_points
     expect(page.locator(".dspex-optimizationpanel")).to_contain_text("completed", timeout=30_000)
     demos = page.locator(".dspex-demoinspector").first.inner_text()
     assert "bootstrapped, train #" in demos
+    picker = page.locator(f"{timeline} select").last
+    first_call = next(text for text in picker.locator("option").all_text_contents() if "lm.request" in text)
+    picker.select_option(label=first_call)
+    expect(page.locator(timeline)).to_contain_text("prompt_tokens", timeout=30_000)  # the details pane
     assert errors_shown(page) == []
     for selector, name in (
         (".dspex-optimizationpanel", "optimization.png"),
