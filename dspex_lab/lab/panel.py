@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from dspex_lab.lab.kernel import in_kernel, widgets_available
@@ -89,7 +90,7 @@ class Pacer:
     redraws on every request.
     """
 
-    def __init__(self, redraw: Any, interval: float) -> None:
+    def __init__(self, redraw: Callable[[], None], interval: float) -> None:
         self._redraw = redraw
         self.interval = interval
         self._lock = threading.Lock()
