@@ -7,6 +7,7 @@ the package is quick and writes nothing to disk.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -82,6 +83,32 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+def _in_kernel() -> bool:
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def _notebook_progress() -> Any:
+    try:
+        from dspex_lab.lab.hooks import notebook_progress
+    except ImportError:  # the `lab` extra (ipywidgets, plotly) is not installed
+        from dspex_lab.evaluate.progress import TerminalProgress
+
+        return TerminalProgress()
+    return notebook_progress()
+
+
+if _in_kernel():
+    # In a notebook, dx.evaluate(...) and compile(...) show their live panels;
+    # dspex_lab.lab.disable() goes back to the terminal bar.
+    from dspex_lab.evaluate.progress import register_notebook_progress
+
+    register_notebook_progress(_notebook_progress)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -5,9 +5,10 @@
 - `DemoInspector(program)`: each predictor's demos, their origins, and their history.
 - `TimelineExplorer(store_or_query)`: every span on a timeline, with filters and details.
 
-`%load_ext dspex_lab` registers `%dspex` and makes `dx.evaluate(...)` and
-`compile(...)` show their panels (`enable()` does the latter alone). Widgets
-are drawn inside a Jupyter kernel; elsewhere each panel prints as text.
+Inside a Jupyter kernel `dx.evaluate(...)` and `compile(...)` show their
+panels on their own (`disable()` turns that off, `enable()` back on);
+`%load_ext dspex_lab` registers the `%dspex` magics. Widgets are drawn
+inside a Jupyter kernel; elsewhere each panel prints as text.
 Names are imported on first use, so importing this package loads neither
 ipywidgets nor plotly.
 """

@@ -3,7 +3,8 @@
 Runs the quickstart and trace-explorer tutorials with Run All Cells, checks
 what a person would see (the evaluation bar at 100%, rows in the results
 table, points on the timeline), clicks Stop on a run that would otherwise
-never end, and saves a screenshot of each panel to docs/screenshots/.
+never end, and saves a screenshot of each panel to tests/artifacts/screenshots/
+(or to $DSPEX_SCREENSHOTS: `DSPEX_SCREENSHOTS=docs/screenshots` refreshes the README's).
 The browser is Debian's /usr/bin/chromium (`tools/setup.sh --browser`);
 Playwright only drives it.
 """
@@ -27,7 +28,7 @@ import pytest
 from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("DSPEX_SCREENSHOTS") or ROOT / "tests" / "artifacts" / "screenshots")
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 TOKEN = "dspex-browser-test"
 CHROME_ARGS = [

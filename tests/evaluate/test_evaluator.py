@@ -502,14 +502,18 @@ def test_a_kernel_interrupt_returns_the_partial_result_in_jupyter(kernel):
 def test_progress_true_picks_the_registered_notebook_panel_inside_a_kernel(kernel):
     output = run_cell(
         kernel,
+        "import dspex_lab.lab\n"
         "from dspex_lab.evaluate import progress\n"
         "class Panel:\n"
         "    def on_event(self, event):\n"
         "        pass\n"
-        "print('without', type(progress.resolve(True)).__name__)\n"
+        "print('default', type(progress.resolve(True)).__name__)\n"
+        "dspex_lab.lab.disable()\n"
+        "print('disabled', type(progress.resolve(True)).__name__)\n"
         "progress.register_notebook_progress(Panel)\n"
         "print('with', type(progress.resolve(True)).__name__)\n",
     )
 
-    assert "without TerminalProgress" in output
+    assert "default EvaluationPanel" in output
+    assert "disabled TerminalProgress" in output
     assert "with Panel" in output
