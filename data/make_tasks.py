@@ -1,4 +1,4 @@
-"""Write the shipped tasks (sentiment.jsonl, capitals.jsonl, arithmetic.jsonl) next to this file.
+"""Write the shipped tasks (sentiment, capitals, arithmetic and topics, as JSONL) next to this file.
 
 Every example is built from the hand-written lists below with a seeded random
 generator, so running `python data/make_tasks.py` again writes byte-identical
@@ -126,6 +126,17 @@ def sentiment_examples(rng: random.Random) -> list[dict[str, str]]:
     return chosen
 
 
+def topic_examples(rng: random.Random) -> list[dict[str, str]]:
+    """Reviews built like the sentiment ones, labelled with the thing reviewed ("The soup ..." -> "soup")."""
+    examples = []
+    for things, positive, negative in REVIEW_DOMAINS.values():
+        for thing in things:
+            topic = thing.split(" ", 1)[1].lower()
+            for verdict in positive + negative:
+                examples.append({"review": f"{thing} {verdict}.", "topic": topic})
+    return rng.sample(examples, 160)
+
+
 # --- capitals -----------------------------------------------------------------------------------
 
 # Countries whose capital is not disputed or split between cities. Alternative spellings after "|".
@@ -212,6 +223,7 @@ def main() -> None:
         "sentiment": (sentiment_examples, ["review"]),
         "capitals": (capital_examples, ["question"]),
         "arithmetic": (arithmetic_examples, ["question"]),
+        "topics": (topic_examples, ["review"]),
     }
     for offset, (name, (build, inputs)) in enumerate(builders.items()):
         examples = build(random.Random(SEED + offset))

@@ -93,6 +93,12 @@ TASKS: dict[str, Task] = {
             answer_matches("answer"),
         ),
         Task(
+            "topics",
+            "the thing a one-sentence review is about ('The soup was cold.' -> 'soup'), of 30 kinds",
+            "review -> topic",
+            answer_matches("topic"),
+        ),
+        Task(
             "arithmetic",
             "'What is a + b?', 'a - b' and 'a times b' for one-digit a and b",
             "question -> answer",

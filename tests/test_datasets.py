@@ -15,7 +15,7 @@ from dspex_lab import datasets
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic"])
+@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic", "topics"])
 def test_each_shipped_task_has_at_least_100_examples_split_into_train_and_dev(name):
     train, dev = dx.datasets.load(name)
 
@@ -28,14 +28,14 @@ def test_each_shipped_task_has_at_least_100_examples_split_into_train_and_dev(na
         assert example.labels()
 
 
-@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic"])
+@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic", "topics"])
 def test_train_and_dev_do_not_share_examples(name):
     train, dev = dx.datasets.load(name)
 
     assert not {example.to_json() for example in train} & {example.to_json() for example in dev}
 
 
-@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic"])
+@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic", "topics"])
 def test_the_task_signature_fits_its_examples(name):
     task = dx.datasets.task(name)
     train, _ = task.load()
@@ -51,7 +51,7 @@ def test_the_files_are_exactly_what_the_generator_writes(tmp_path):
 
     subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
 
-    for name in ("sentiment", "capitals", "arithmetic"):
+    for name in ("sentiment", "capitals", "arithmetic", "topics"):
         made = hashlib.sha256((tmp_path / f"{name}.jsonl").read_bytes()).hexdigest()
         shipped = hashlib.sha256((DATA / f"{name}.jsonl").read_bytes()).hexdigest()
         assert made == shipped, f"data/{name}.jsonl differs from what data/make_tasks.py writes"
@@ -63,6 +63,13 @@ def test_sentiment_is_balanced_in_both_splits():
     for split in (train, dev):
         labels = [example.sentiment for example in split]
         assert abs(labels.count("positive") - labels.count("negative")) <= len(split) // 5
+
+
+def test_every_topic_is_named_in_its_review():
+    train, dev = dx.datasets.load("topics")
+
+    for example in [*train, *dev]:
+        assert example.topic in example.review.lower()
 
 
 def test_the_answer_metric_forgives_case_accents_punctuation_and_known_aliases():
@@ -104,7 +111,7 @@ def test_data_dir_can_be_moved_with_an_environment_variable(tmp_path, monkeypatc
 
 
 def test_an_unknown_task_lists_the_known_ones():
-    with pytest.raises(KeyError, match=r"no shipped task 'imdb'.*\['arithmetic', 'capitals', 'sentiment'\]"):
+    with pytest.raises(KeyError, match=r"no shipped task 'imdb'.*\['arithmetic', 'capitals', 'sentiment', 'topics'\]"):
         dx.datasets.load("imdb")
 
 
