@@ -8,8 +8,10 @@ into another. Nothing here touches the disk.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 KNOWN_SETTINGS = ("lm", "adapter", "cache_dir", "progress", "trace_component")
@@ -51,6 +53,21 @@ def get(name: str, default: Any = None) -> Any:
         return current[name]
     value = _defaults.get(name)
     return default if value is None else value
+
+
+CACHE_DIR_ENV = "DSPEX_CACHE_DIR"
+
+
+def configured_cache_dir() -> Any:
+    """The cache directory as configured (setting, else $DSPEX_CACHE_DIR), or None for the default."""
+    return get("cache_dir") or os.environ.get(CACHE_DIR_ENV)
+
+
+def cache_dir(configured: Any = None) -> Path:
+    """Where dspex_lab keeps its files (LM cache, evaluation runs): `configure(cache_dir=...)`,
+    else $DSPEX_CACHE_DIR, else ~/.cache/dspex_lab. Nothing is created here."""
+    configured = configured or configured_cache_dir()
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "dspex_lab"
 
 
 def current_lm() -> Any:

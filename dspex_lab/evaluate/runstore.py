@@ -21,6 +21,7 @@ from typing import Any
 
 from dspex_lab import settings
 from dspex_lab.errors import DspexError
+from dspex_lab.sqlite import connect
 
 DB_NAME = "evaluations.sqlite3"
 
@@ -65,9 +66,8 @@ class RunMismatchError(DspexError, ValueError):
 
 
 def default_path() -> Path:
-    """The run database in the cache directory: setting `cache_dir`, env `DSPEX_CACHE_DIR`, or ~/.cache."""
-    root = settings.get("cache_dir") or os.environ.get("DSPEX_CACHE_DIR") or Path.home() / ".cache" / "dspex_lab"
-    return Path(root).expanduser() / DB_NAME
+    """The run database in the cache directory (see `settings.cache_dir`)."""
+    return settings.cache_dir() / DB_NAME
 
 
 def example_hash(example: Any) -> str:
@@ -108,11 +108,7 @@ class RunStore:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
+            self._conn = connect(self.path, _SCHEMA)
         return self._conn
 
     def close(self) -> None:

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from dspex_lab import settings
+from dspex_lab.sqlite import connect
 
 FILENAME = "lm_cache.sqlite3"
-ENV_VAR = "DSPEX_CACHE_DIR"
+ENV_VAR = settings.CACHE_DIR_ENV
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -81,16 +82,8 @@ def request_key(model: str, messages: list[dict[str, Any]], params: dict[str, An
 
 
 def cache_dir() -> Path:
-    """Where the cache file lives: the setting, else $DSPEX_CACHE_DIR, else ~/.cache/dspex_lab."""
-    return _resolve(_configured())
-
-
-def _configured() -> Any:
-    return settings.get("cache_dir") or os.environ.get(ENV_VAR)
-
-
-def _resolve(configured: Any) -> Path:
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "dspex_lab"
+    """Where the cache file lives (see `settings.cache_dir`)."""
+    return settings.cache_dir()
 
 
 class ResponseCache:
@@ -182,8 +175,7 @@ class ResponseCache:
         try:
             if create:
                 self.directory.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            _set_up(connection)
+            connection = connect(self.path, _SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             self._give_up(exc)
             return None
@@ -203,30 +195,6 @@ class ResponseCache:
             )
 
 
-_setup_lock = threading.Lock()
-
-
-def _set_up(connection: sqlite3.Connection) -> None:
-    """WAL mode and the table, once per connection.
-
-    Switching to WAL needs the file to itself and does not wait on a busy file
-    the way other statements do, so connections made at the same moment (threads
-    here, other processes) take turns and try again.
-    """
-    with _setup_lock:
-        for attempt in range(1, 51):
-            try:
-                if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-                connection.execute(_SCHEMA)
-                return
-            except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 50:
-                    raise
-                time.sleep(0.01 * attempt)
-
-
 _caches: OrderedDict[Any, ResponseCache] = OrderedDict()
 _caches_lock = threading.Lock()
 _MAX_OPEN_CACHES = 8
@@ -234,14 +202,14 @@ _MAX_OPEN_CACHES = 8
 
 def get_cache() -> ResponseCache:
     """The process's cache for the configured directory (one per directory, shared by all LMs)."""
-    configured = _configured()
+    configured = settings.configured_cache_dir()
     cache = _caches.get(configured)
     if cache is not None:
         return cache
     with _caches_lock:
         cache = _caches.get(configured)
         if cache is None:
-            cache = _caches[configured] = ResponseCache(_resolve(configured))
+            cache = _caches[configured] = ResponseCache(settings.cache_dir(configured))
             while len(_caches) > _MAX_OPEN_CACHES:
                 _caches.popitem(last=False)
         return cache

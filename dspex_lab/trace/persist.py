@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dspex_lab.sqlite import connect
 from dspex_lab.trace.chunk import CODED
 from dspex_lab.trace.events import FIELDS, reserve_ids
 from dspex_lab.trace.payload import to_json
@@ -218,10 +219,7 @@ class SQLiteSink:
         self.lost = 0
         self._next = self.store.dropped
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self._conn = connect(self.path, _SCHEMA, check_same_thread=False)
         self._conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (json.dumps([FORMAT, VERSION]),)
         )
