@@ -64,8 +64,10 @@ def configured_cache_dir() -> Any:
 
 
 def cache_dir(configured: Any = None) -> Path:
-    """Where dspex_lab keeps its files (LM cache, evaluation runs): `configure(cache_dir=...)`,
-    else $DSPEX_CACHE_DIR, else ~/.cache/dspex_lab. Nothing is created here."""
+    """Where dspex_lab keeps its files (LM cache, evaluation runs); nothing is created here.
+
+    `configure(cache_dir=...)`, else $DSPEX_CACHE_DIR, else ~/.cache/dspex_lab.
+    """
     configured = configured or configured_cache_dir()
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "dspex_lab"
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from dspex_lab.adapters.values import format_value, requirement, type_note
+from dspex_lab.adapters.values import format_value, parse_value, requirement, type_note
+from dspex_lab.errors import AdapterParseError
 from dspex_lab.signature import FieldInfo, Signature
 
 Message = dict[str, Any]
@@ -128,6 +129,30 @@ class Adapter:
     def parse(self, signature: type[Signature], text: str) -> dict[str, Any]:
         """Typed output fields from the reply text; AdapterParseError when that is impossible."""
         raise NotImplementedError
+
+    def typed_fields(
+        self, signature: type[Signature], found: Iterable[tuple[str | None, Any]], text: str
+    ) -> dict[str, Any]:
+        """The first value found for each output field, coerced to its type; every field must be there."""
+        outputs = signature.output_fields
+        fields: dict[str, Any] = {}
+        for name, value in found:
+            if name in outputs and name not in fields:
+                try:
+                    fields[name] = parse_value(value, outputs[name].annotation)
+                except ValueError as exc:
+                    raise self.parse_error(f"field {name!r}: {exc}", signature, text, fields) from None
+        missing = [name for name in outputs if name not in fields]
+        if missing:
+            raise self.parse_error(f"missing output field(s) {missing}", signature, text, fields)
+        return fields
+
+    def parse_error(
+        self, message: str, signature: type[Signature], text: str, found: dict[str, Any]
+    ) -> AdapterParseError:
+        return AdapterParseError(
+            message, adapter=self.name, raw=text, expected=list(signature.output_fields), found=found
+        )
 
 
 def type_placeholder(name: str, info: FieldInfo) -> str:

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dspex_lab.adapters.base import Adapter, field_section, requirement_list, type_placeholder
-from dspex_lab.adapters.values import format_value, parse_value
-from dspex_lab.errors import AdapterParseError
+from dspex_lab.adapters.values import format_value
 from dspex_lab.signature import Signature
 
 # A header starts a line (after optional spaces); its value follows on the same line or the next ones.
@@ -71,23 +70,7 @@ class ChatAdapter(Adapter):
         return "\n\n".join(parts).strip() + f"\n\n{COMPLETED}\n"
 
     def parse(self, signature: type[Signature], text: str) -> dict[str, Any]:
-        sections = split_sections(text)
-        outputs = signature.output_fields
-        fields: dict[str, Any] = {}
-        for name, value in sections:
-            if name in outputs and name not in fields:
-                try:
-                    fields[name] = parse_value(value, outputs[name].annotation)
-                except ValueError as exc:
-                    raise AdapterParseError(
-                        f"field {name!r}: {exc}", adapter=self.name, raw=text, expected=list(outputs), found=fields
-                    ) from None
-        missing = [name for name in outputs if name not in fields]
-        if missing:
-            raise AdapterParseError(
-                f"missing output field(s) {missing}", adapter=self.name, raw=text, expected=list(outputs), found=fields
-            )
-        return fields
+        return self.typed_fields(signature, split_sections(text), text)
 
 
 def split_sections(text: str) -> list[tuple[str | None, str]]:

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dspex_lab.adapters.base import Adapter, field_section, requirement_list, type_placeholder
-from dspex_lab.adapters.values import find_json_object, format_value, json_schema, loads_lenient, parse_value
-from dspex_lab.errors import AdapterParseError
+from dspex_lab.adapters.values import find_json_object, json_schema, loads_lenient
 from dspex_lab.example import jsonable
 from dspex_lab.signature import Signature
 
@@ -55,28 +54,11 @@ class JSONAdapter(Adapter):
         return json.dumps(data, indent=2, ensure_ascii=False)
 
     def parse(self, signature: type[Signature], text: str) -> dict[str, Any]:
-        outputs = signature.output_fields
         found = find_json_object(text)
         data = loads_lenient(found if found is not None else text)
         if not isinstance(data, dict):
-            raise AdapterParseError(
-                "the reply holds no JSON object", adapter=self.name, raw=text, expected=list(outputs), found={}
-            )
-        fields: dict[str, Any] = {}
-        for name, info in outputs.items():
-            if name in data:
-                try:
-                    fields[name] = parse_value(data[name], info.annotation)
-                except ValueError as exc:
-                    raise AdapterParseError(
-                        f"field {name!r}: {exc}", adapter=self.name, raw=text, expected=list(outputs), found=fields
-                    ) from None
-        missing = [name for name in outputs if name not in fields]
-        if missing:
-            raise AdapterParseError(
-                f"missing output field(s) {missing}", adapter=self.name, raw=text, expected=list(outputs), found=fields
-            )
-        return fields
+            raise self.parse_error("the reply holds no JSON object", signature, text, {})
+        return self.typed_fields(signature, data.items(), text)
 
 
 def response_format(signature: type[Signature]) -> dict[str, Any]:
@@ -95,5 +77,3 @@ def response_format(signature: type[Signature]) -> dict[str, Any]:
 
 
 DEFAULT_JSON_ADAPTER = JSONAdapter()
-
-__all__ = ["DEFAULT_JSON_ADAPTER", "JSONAdapter", "format_value", "response_format"]
