@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import enum
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-
-def jsonable(value: Any) -> Any:
-    """A JSON-ready form of a field value (pydantic models, Enums, tuples, sets handled)."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if isinstance(value, enum.Enum):
-        return jsonable(value.value)
-    return str(value)
+from dspex_lab.fields import FieldMap
 
 
-class Example(Mapping[str, Any]):
+class Example(FieldMap):
     """A data point: `dx.Example(question="2+2?", answer="4").with_inputs("question")`.
 
     Fields are read as attributes or keys. Examples are immutable: `copy`,
     `without` and `with_inputs` return new ones.
     """
 
-    __slots__ = ("_fields", "_input_keys")
+    __slots__ = ("_input_keys",)
 
-    _fields: dict[str, Any]
     _input_keys: frozenset[str] | None
 
     def __init__(self, base: Mapping[str, Any] | None = None, /, **fields: Any) -> None:
@@ -48,29 +33,6 @@ class Example(Mapping[str, Any]):
         object.__setattr__(example, "_fields", fields)
         object.__setattr__(example, "_input_keys", input_keys)
         return example
-
-    # --- mapping -----------------------------------------------------------------------------
-    def __getitem__(self, key: str) -> Any:
-        return self._fields[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._fields
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            return self._fields[name]
-        except KeyError:
-            raise AttributeError(
-                f"{type(self).__name__} has no field {name!r}; its fields are {list(self._fields)}"
-            ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"examples are immutable; use example.copy({name}=...) for a changed copy")
@@ -134,10 +96,6 @@ class Example(Mapping[str, Any]):
         return self._make({k: v for k, v in self._fields.items() if k not in keys}, inputs)
 
     # --- JSON ----------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict of JSON-ready values."""
-        return {key: jsonable(value) for key, value in self._fields.items()}
-
     def to_json(self) -> str:
         """JSON with the fields and, when set, the input keys under `"_inputs"`."""
         data = self.to_dict()

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from dspex_lab.example import jsonable
+from dspex_lab.fields import FieldMap
 from dspex_lab.lm.usage import Usage
 
 
-class Prediction(Mapping[str, Any]):
+class Prediction(FieldMap):
     """Output fields read as attributes or keys: `pred.answer`, `pred["answer"]`.
 
     `raw` is the LM text the fields were parsed from (None for predictions a
     program built itself), `usage` the tokens spent producing it.
     """
 
-    __slots__ = ("_fields", "raw", "usage")
+    __slots__ = ("raw", "usage")
 
     def __init__(
         self,
@@ -32,23 +32,6 @@ class Prediction(Mapping[str, Any]):
         object.__setattr__(self, "_fields", data)
         object.__setattr__(self, "raw", raw)
         object.__setattr__(self, "usage", usage if usage is not None else Usage())
-
-    def __getitem__(self, key: str) -> Any:
-        return self._fields[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            return self._fields[name]
-        except KeyError:
-            raise AttributeError(f"Prediction has no field {name!r}; its fields are {list(self._fields)}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "usage":
@@ -66,7 +49,3 @@ class Prediction(Mapping[str, Any]):
     def __repr__(self) -> str:
         body = ", ".join(f"{key}={value!r}" for key, value in self._fields.items())
         return f"Prediction({body})"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict of JSON-ready values."""
-        return {key: jsonable(value) for key, value in self._fields.items()}

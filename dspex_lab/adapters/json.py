@@ -13,7 +13,7 @@ from typing import Any
 
 from dspex_lab.adapters.base import Adapter, field_section, requirement_list, type_placeholder
 from dspex_lab.adapters.values import find_json_object, json_schema, loads_lenient
-from dspex_lab.example import jsonable
+from dspex_lab.fields import jsonable
 from dspex_lab.signature import Signature
 
 

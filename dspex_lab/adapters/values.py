@@ -11,7 +11,7 @@ import types
 import typing
 from typing import Any, Literal
 
-from dspex_lab.example import jsonable
+from dspex_lab.fields import jsonable
 from dspex_lab.signature import FieldInfo, annotation_name
 
 _NUMBER = re.compile(r"[-+]?(?:\d[\d_,]*)?\.?\d+(?:[eE][-+]?\d+)?")

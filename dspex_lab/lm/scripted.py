@@ -89,7 +89,7 @@ def _render(fields: Mapping[str, Any], messages: list[Message], params: dict[str
     import json
 
     from dspex_lab.adapters.chat import COMPLETED
-    from dspex_lab.example import jsonable
+    from dspex_lab.fields import jsonable
 
     if "response_format" in params:
         return json.dumps({key: jsonable(value) for key, value in fields.items()}, ensure_ascii=False)

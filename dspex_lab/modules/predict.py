@@ -15,7 +15,7 @@ from typing import Any
 from dspex_lab import settings
 from dspex_lab.adapters.base import Adapter
 from dspex_lab.errors import AdapterParseError, InputError
-from dspex_lab.example import jsonable
+from dspex_lab.fields import jsonable
 from dspex_lab.lm.base import BaseLM, LMResponse
 from dspex_lab.lm.usage import Usage
 from dspex_lab.modules.capture import note_call, visible_demos

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from dspex_lab.errors import DspexError
 from dspex_lab.evaluate.engine import new_run_id
-from dspex_lab.example import Example, jsonable
+from dspex_lab.example import Example
+from dspex_lab.fields import jsonable
 from dspex_lab.loop import run_sync
 from dspex_lab.modules.module import Module
 from dspex_lab.trace import events
