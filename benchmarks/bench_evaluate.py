@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 
 import dspex_lab as dx
-from dspex_lab.evaluate.progress import TerminalProgress
+from dspex_lab.evaluation.progress import TerminalProgress
 from dspex_lab.loop import run_sync
 from dspex_lab.testing import ProviderServer
 

@@ -6,9 +6,10 @@ the package is quick and writes nothing to disk.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import TYPE_CHECKING, Any
+
+from dspex_lab.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -45,10 +46,10 @@ _EXPORTS: dict[str, str] = {
     "inspect_history": "dspex_lab.lm.history",
     "track_usage": "dspex_lab.lm.usage",
     # evaluation
-    "evaluate": "dspex_lab.evaluate.evaluator",
-    "aevaluate": "dspex_lab.evaluate.evaluator",
-    "Evaluate": "dspex_lab.evaluate.evaluator",
-    "EvaluationResult": "dspex_lab.evaluate.result",
+    "evaluate": "dspex_lab.evaluation.evaluator",
+    "aevaluate": "dspex_lab.evaluation.evaluator",
+    "Evaluate": "dspex_lab.evaluation.evaluator",
+    "EvaluationResult": "dspex_lab.evaluation.result",
     # optimizers
     "LabeledFewShot": "dspex_lab.optimize.labeled",
     "BootstrapFewShot": "dspex_lab.optimize.bootstrap",
@@ -69,20 +70,7 @@ _SUBMODULES = ("trace", "datasets", "lab")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"dspex_lab.{name}")
-    raise AttributeError(f"module 'dspex_lab' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 
 def _in_kernel() -> bool:
@@ -97,7 +85,7 @@ def _notebook_progress() -> Any:
     try:
         from dspex_lab.lab.hooks import notebook_progress
     except ImportError:  # the `lab` extra (ipywidgets, plotly) is not installed
-        from dspex_lab.evaluate.progress import TerminalProgress
+        from dspex_lab.evaluation.progress import TerminalProgress
 
         return TerminalProgress()
     return notebook_progress()
@@ -106,7 +94,7 @@ def _notebook_progress() -> Any:
 if _in_kernel():
     # In a notebook, dx.evaluate(...) and compile(...) show their live panels;
     # dspex_lab.lab.disable() goes back to the terminal bar.
-    from dspex_lab.evaluate.progress import register_notebook_progress
+    from dspex_lab.evaluation.progress import register_notebook_progress
 
     register_notebook_progress(_notebook_progress)
 
@@ -136,8 +124,8 @@ if TYPE_CHECKING:
         LMError,
         SignatureError,
     )
-    from dspex_lab.evaluate.evaluator import Evaluate, aevaluate, evaluate
-    from dspex_lab.evaluate.result import EvaluationResult
+    from dspex_lab.evaluation.evaluator import Evaluate, aevaluate, evaluate
+    from dspex_lab.evaluation.result import EvaluationResult
     from dspex_lab.example import Example
     from dspex_lab.lab.demos import DemoInspector
     from dspex_lab.lab.evaluation import EvaluationPanel

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dspex_lab.evaluate.cancel import cancel_run
-from dspex_lab.evaluate.progress import PROGRESS_KINDS, ProgressState
+from dspex_lab.evaluation.cancel import cancel_run
+from dspex_lab.evaluation.progress import PROGRESS_KINDS, ProgressState
 from dspex_lab.lab import render
 from dspex_lab.lab.examples import SORTS, ExampleDetail, ExampleRow, RunExamples
 from dspex_lab.lab.feed import recorded

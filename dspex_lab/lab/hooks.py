@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from dspex_lab.evaluate import progress
-from dspex_lab.evaluate.progress import ProgressConsumer
+from dspex_lab.evaluation import progress
+from dspex_lab.evaluation.progress import ProgressConsumer
 from dspex_lab.lab.evaluation import EvaluationPanel
 from dspex_lab.lab.optimization import OptimizationPanel
 from dspex_lab.trace import events

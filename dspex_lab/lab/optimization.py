@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dspex_lab.evaluate.progress import ProgressState
+from dspex_lab.evaluation.progress import ProgressState
 from dspex_lab.lab import render
 from dspex_lab.lab.feed import follow
 from dspex_lab.lab.panel import Pacer, Panel, Parts

@@ -11,8 +11,9 @@ Names are imported on first use, so importing this package stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dspex_lab.lazy import lazy_exports
 
 _EXPORTS = {
     "LabeledFewShot": "dspex_lab.optimize.labeled",
@@ -44,12 +45,7 @@ __all__ = [
     "run_story",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dspex_lab.optimize' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:

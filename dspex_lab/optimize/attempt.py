@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dspex_lab import settings
-from dspex_lab.evaluate.metrics import _takes_trace, metric_name, to_score
+from dspex_lab.evaluation.metrics import _takes_trace, metric_name, to_score
 from dspex_lab.example import Example
 from dspex_lab.fields import jsonable
 from dspex_lab.modules.capture import PredictorCall, capture_calls, excluding_demo

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dspex_lab.errors import DspexError
-from dspex_lab.evaluate.engine import new_run_id
+from dspex_lab.evaluation.engine import new_run_id
 from dspex_lab.example import Example
 from dspex_lab.fields import jsonable
 from dspex_lab.loop import run_sync

@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dspex_lab import settings
-from dspex_lab.evaluate.cancel import CancelToken
-from dspex_lab.evaluate.engine import run_each
-from dspex_lab.evaluate.executor import Outcome
+from dspex_lab.evaluation.cancel import CancelToken
+from dspex_lab.evaluation.engine import run_each
+from dspex_lab.evaluation.executor import Outcome
 from dspex_lab.example import Example
 from dspex_lab.modules.module import Module
 from dspex_lab.optimize.attempt import Attempt, MetricCheck, run_attempt

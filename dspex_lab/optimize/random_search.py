@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dspex_lab import settings
-from dspex_lab.evaluate.evaluator import aevaluate
-from dspex_lab.evaluate.result import EvaluationResult
+from dspex_lab.evaluation.evaluator import aevaluate
+from dspex_lab.evaluation.result import EvaluationResult
 from dspex_lab.example import Example
 from dspex_lab.modules.module import Module
 from dspex_lab.optimize.base import CompileReport, M, Optimizer, check_trainset, mark_compiled, reset_copy

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from dspex_lab import datasets
-from dspex_lab.evaluate.evaluator import aevaluate
-from dspex_lab.evaluate.result import EvaluationResult
+from dspex_lab.evaluation.evaluator import aevaluate
+from dspex_lab.evaluation.result import EvaluationResult
 from dspex_lab.lm.base import BaseLM
 from dspex_lab.loop import run_sync
 from dspex_lab.modules.module import Module
@@ -26,7 +26,7 @@ from dspex_lab.optimize.bootstrap import BootstrapFewShot
 from dspex_lab.settings import context
 
 DEFAULT_MODEL = "local/smollm2-135m"
-MAX_TOKENS = 96
+MAX_TOKENS = 64
 """Room for any of the shipped tasks' answers in the chat protocol; a reply that rambles stops here."""
 
 

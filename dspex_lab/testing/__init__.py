@@ -8,8 +8,9 @@ runs its module only once.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dspex_lab.lazy import lazy_exports
 
 _EXPORTS = {
     "Fault": "dspex_lab.testing.faults",
@@ -29,12 +30,7 @@ __all__ = [
     "load_responder",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dspex_lab.testing' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:

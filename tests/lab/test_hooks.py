@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dspex_lab.evaluate import progress
+from dspex_lab.evaluation import progress
 from dspex_lab.lab import hooks
 from dspex_lab.lab.evaluation import EvaluationPanel
 from dspex_lab.lab.optimization import OptimizationPanel, PhaseProgress

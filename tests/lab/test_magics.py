@@ -10,7 +10,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import dspex_lab as dx
 from dspex_lab import settings
-from dspex_lab.evaluate import progress
+from dspex_lab.evaluation import progress
 from dspex_lab.lab.demos import DemoInspector
 from dspex_lab.lab.timeline import TimelineExplorer
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import dspex_lab as dx
-from dspex_lab.evaluate.cancel import cancel_run
+from dspex_lab.evaluation.cancel import cancel_run
 from dspex_lab.optimize.base import OptimizationError
 
 from .helpers import adder, demo_questions, exact, qa, question_of, sums, true_sum

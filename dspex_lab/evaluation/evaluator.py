@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dspex_lab import settings
-from dspex_lab.evaluate.cancel import CancelToken
-from dspex_lab.evaluate.engine import check_limits, run_each
-from dspex_lab.evaluate.executor import Executor, Outcome
-from dspex_lab.evaluate.metrics import Metric, MetricSet
-from dspex_lab.evaluate.progress import ProgressConsumer
-from dspex_lab.evaluate.result import EvaluationResult, ExampleResult, output_fields
-from dspex_lab.evaluate.runstore import RunStore, example_hash
+from dspex_lab.evaluation.cancel import CancelToken
+from dspex_lab.evaluation.engine import check_limits, run_each
+from dspex_lab.evaluation.executor import Executor, Outcome
+from dspex_lab.evaluation.metrics import Metric, MetricSet
+from dspex_lab.evaluation.progress import ProgressConsumer
+from dspex_lab.evaluation.result import EvaluationResult, ExampleResult, output_fields
+from dspex_lab.evaluation.runstore import RunStore, example_hash
 from dspex_lab.lm.usage import Usage
 from dspex_lab.loop import run_sync
 from dspex_lab.prediction import Prediction
@@ -91,7 +91,7 @@ async def aevaluate(
       cache dir, or `db_path`); running again with the same id skips the
       examples already scored and runs the rest (failed ones included).
     - `cancel`: a `CancelToken` that stops the run from any thread.
-    - `executor`: where examples run (see `dspex_lab.evaluate.executor`).
+    - `executor`: where examples run (see `dspex_lab.evaluation.executor`).
 
     If the task awaiting this is cancelled, the examples finished so far come
     back as a result with status "cancelled" instead of an exception.

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import dspex_lab as dx
-from dspex_lab.evaluate import CancelToken, RunMismatchError, RunStore
+from dspex_lab.evaluation import CancelToken, RunMismatchError, RunStore
 from dspex_lab.testing import ProviderServer
 from dspex_lab.trace.events import Event
 
@@ -297,7 +297,7 @@ def test_bad_arguments_are_refused_with_the_fix():
 
 def test_dx_evaluate_evaluates_even_after_its_package_was_imported_first():
     code = (
-        "import dspex_lab.evaluate.progress\n"
+        "import dspex_lab.evaluation.progress\n"
         "import dspex_lab as dx\n"
         "lm = dx.ScriptedLM(lambda m: {'answer': 'a'})\n"
         "ex = [dx.Example(question='q', answer='a').with_inputs('question')]\n"
@@ -503,7 +503,7 @@ def test_progress_true_picks_the_registered_notebook_panel_inside_a_kernel(kerne
     output = run_cell(
         kernel,
         "import dspex_lab.lab\n"
-        "from dspex_lab.evaluate import progress\n"
+        "from dspex_lab.evaluation import progress\n"
         "class Panel:\n"
         "    def on_event(self, event):\n"
         "        pass\n"

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 
 import dspex_lab as dx
-from dspex_lab.evaluate.result import EvaluationResult, ExampleResult
+from dspex_lab.evaluation.result import EvaluationResult, ExampleResult
 
 
 def example(i: int) -> dx.Example:

@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dspex_lab.evaluate import progress as progress_
-from dspex_lab.evaluate.cancel import CancelToken, register
-from dspex_lab.evaluate.executor import Executor, IsolatedJob, LocalExecutor, Outcome
+from dspex_lab.evaluation import progress as progress_
+from dspex_lab.evaluation.cancel import CancelToken, register
+from dspex_lab.evaluation.executor import Executor, IsolatedJob, LocalExecutor, Outcome
 from dspex_lab.trace import events
 
 
@@ -93,7 +93,7 @@ async def run_each(
     - `concurrency`: how many items run at once.
     - `timeout`: seconds one item may take before it is recorded as timed out.
     - `max_errors`: stop once more than this many items have failed.
-    - `progress`: True, False, or a progress consumer (see `dspex_lab.evaluate.progress`).
+    - `progress`: True, False, or a progress consumer (see `dspex_lab.evaluation.progress`).
     - `cancel`: a `CancelToken` to stop the run from any thread.
     - `executor`: where items run; the current event loop when None.
     - `on_outcome(outcome)`: called on the loop thread as each item finishes,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from dspex_lab.evaluate.cancel import CancelToken, RunInProgressError, active_runs, cancel_run
-from dspex_lab.evaluate.engine import run_each
-from dspex_lab.evaluate.executor import Job, OnOutcome
+from dspex_lab.evaluation.cancel import CancelToken, RunInProgressError, active_runs, cancel_run
+from dspex_lab.evaluation.engine import run_each
+from dspex_lab.evaluation.executor import Job, OnOutcome
 from dspex_lab.trace import events
 from dspex_lab.trace.events import Event
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import dspex_lab as dx
-from dspex_lab.evaluate.metrics import MetricSet, metric_name
+from dspex_lab.evaluation.metrics import MetricSet, metric_name
 
 EXAMPLE = dx.Example(question="2+2?", answer="4").with_inputs("question")
 RIGHT = dx.Prediction(answer="4")

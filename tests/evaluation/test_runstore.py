@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import dspex_lab as dx
-from dspex_lab.evaluate.runstore import DB_NAME, RunMismatchError, RunStore, default_path, example_hash
+from dspex_lab.evaluation.runstore import DB_NAME, RunMismatchError, RunStore, default_path, example_hash
 
 DEVSET = [dx.Example(question=f"q{i}", answer=str(i)).with_inputs("question") for i in range(4)]
 HASHES = [example_hash(example) for example in DEVSET]
@@ -110,7 +110,7 @@ def test_the_hash_covers_the_fields_and_which_are_inputs():
 
 def test_the_hash_is_the_same_in_another_process():
     code = (
-        "import dspex_lab as dx; from dspex_lab.evaluate.runstore import example_hash; "
+        "import dspex_lab as dx; from dspex_lab.evaluation.runstore import example_hash; "
         "print(example_hash(dx.Example(question='q0', answer='0').with_inputs('question')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

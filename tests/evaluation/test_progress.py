@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from dspex_lab.evaluate import progress
-from dspex_lab.evaluate.engine import run_each
-from dspex_lab.evaluate.progress import ProgressState, TerminalProgress, attach, resolve
+from dspex_lab.evaluation import progress
+from dspex_lab.evaluation.engine import run_each
+from dspex_lab.evaluation.progress import ProgressState, TerminalProgress, attach, resolve
 from dspex_lab.trace import events
 from dspex_lab.trace.events import Event
 
@@ -105,7 +105,7 @@ def test_a_broken_display_is_dropped_with_a_warning_and_the_run_goes_on(caplog):
     async def item(value: int) -> int:
         return value
 
-    with caplog.at_level(logging.WARNING, logger="dspex_lab.evaluate.progress"):
+    with caplog.at_level(logging.WARNING, logger="dspex_lab.evaluation.progress"):
         report = asyncio.run(run_each(item, list(range(5)), progress=Broken()))
 
     assert report.status == "completed"
