@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
@@ -66,10 +67,10 @@ def to_ns(moment: Moment) -> int | None:
         return None
     if isinstance(moment, bool):
         raise TypeError("a time must be epoch nanoseconds (int), epoch seconds (float), a datetime or an ISO string")
-    if isinstance(moment, int):
-        return moment
-    if isinstance(moment, float):
-        return round(moment * 1e9)
+    if isinstance(moment, numbers.Integral):  # numpy's integers too: a DataFrame's index or cell
+        return int(moment)
+    if isinstance(moment, numbers.Real):
+        return round(float(moment) * 1e9)
     if isinstance(moment, dt.timedelta):
         from dspex_lab.trace.events import now_ns
 

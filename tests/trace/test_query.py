@@ -139,6 +139,8 @@ def test_times_are_read_from_every_common_form():
     assert to_ns("2025-01-01T00:00:00+00:00") == epoch_2025
     assert to_ns(pd.Timestamp(epoch_2025 + 7, tz="UTC")) == epoch_2025 + 7
     assert to_ns(np.datetime64("2025-01-01T00:00:00")) == epoch_2025
+    assert to_ns(np.int64(epoch_2025)) == epoch_2025
+    assert to_ns(np.float64(1_735_689_600.5)) == epoch_2025 + 500_000_000
     local = dt.datetime(2025, 1, 1, 10, 42)
     assert to_ns(local) == int(time.mktime(local.timetuple())) * 10**9
     assert to_ns("2025-01-01 10:42") == to_ns(local)
