@@ -49,7 +49,16 @@ def model_path(name: str) -> Path:
 
 
 class _Engine:
-    """One loaded llama.cpp model; `complete` is serialized by a lock."""
+    """One loaded llama.cpp model; `complete` is serialized by a lock.
+
+    A prompt that starts like the previous one reuses the key/value cache of the
+    shared prefix (the system message and demos, for a program's calls), so only
+    its new tokens are evaluated. Only the previous *prompt's* tokens are reused,
+    never its generated ones (llama.cpp decodes those one at a time, and a
+    one-token batch rounds differently from a multi-token one); a reuse that would
+    leave a one-token batch is evaluated afresh instead. Every reply is therefore
+    the one a fresh model gives, whatever calls came before.
+    """
 
     def __init__(self, path: Path, n_ctx: int, n_threads: int, seed: int) -> None:
         try:
@@ -66,13 +75,48 @@ class _Engine:
             verbose=False,
         )
         self.lock = threading.Lock()
+        self.previous_prompt: list[int] = []
+        self.prefix_tokens_reused = 0
+        """Prompt tokens not evaluated thanks to the previous prompt (a running total, for benchmarks)."""
 
     def complete(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            # Evaluate every prompt from scratch: reusing a previous prompt's prefix would make a
-            # reply depend on the calls made before it.
-            self.llama.reset()
-            return self.llama.create_chat_completion(messages=messages, **options)
+            try:
+                return self._complete(messages, options)
+            except BaseException:
+                self.previous_prompt = []  # a call that failed midway leaves no cache to trust
+                raise
+
+    def _complete(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
+        llama = self.llama
+        # Offer llama-cpp-python the previous prompt but its last token, so that an identical
+        # prompt still evaluates a batch of two or more tokens.
+        reusable = self.previous_prompt[:-1]
+        llama.n_tokens = len(reusable)
+        if not reusable:
+            llama.reset()
+        reply = llama.create_chat_completion(messages=messages, **options)
+        prompt = [int(token) for token in llama.input_ids[: reply["usage"]["prompt_tokens"]]]
+        reused = _reused_prefix(reusable, prompt)
+        if reused and len(prompt) - reused < 2:
+            self.previous_prompt = []
+            llama.reset()
+            reply = llama.create_chat_completion(messages=messages, **options)
+            reused = 0
+        self.previous_prompt = prompt
+        self.prefix_tokens_reused += reused
+        return reply
+
+
+def _reused_prefix(reusable: list[int], prompt: list[int]) -> int:
+    """How many of `prompt`'s tokens llama-cpp-python took from the cache: the common prefix, less
+    one when it covers the whole prompt (the last token is evaluated again for its logits)."""
+    common = 0
+    for old, new in zip(reusable, prompt):
+        if old != new:
+            break
+        common += 1
+    return common - 1 if common == len(prompt) else common
 
 
 _engines: dict[tuple[str, int, int, int], _Engine] = {}

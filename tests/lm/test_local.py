@@ -57,6 +57,36 @@ def test_concurrent_calls_are_serialized_and_give_the_sequential_replies():
 
 
 @pytest.mark.local_model
+def test_a_shared_prompt_prefix_is_reused_and_replies_stay_those_of_a_fresh_model():
+    system = {"role": "system", "content": "You name the thing a review is about, in one word. " * 12}
+
+    def ask(text: str) -> list[dict[str, str]]:
+        return [system, {"role": "user", "content": text}]
+
+    longer = [*ask("The phone died."), {"role": "assistant", "content": "phone"}, *ask("The soup was cold.")[1:]]
+    # Different reviews, the same prompt twice, and a prompt that is the start of the one before it.
+    prompts = [
+        ask("The soup was cold."),
+        ask("The phone died."),
+        ask("The phone died."),
+        longer,
+        ask("The phone died."),
+    ]
+    lm = dx.LM("local/smollm2-135m", cache=False, max_tokens=12)
+    engine = local._engine(lm.path, lm.n_ctx, lm.n_threads, lm.seed)
+    reused_before = engine.prefix_tokens_reused
+
+    following = [lm(prompt).text for prompt in prompts]
+    assert engine.prefix_tokens_reused > reused_before
+
+    fresh = []
+    for prompt in prompts:
+        engine.previous_prompt = []
+        fresh.append(lm(prompt).text)
+    assert following == fresh
+
+
+@pytest.mark.local_model
 def test_a_json_schema_response_format_constrains_the_reply():
     schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
     fmt = {"type": "json_schema", "json_schema": {"name": "outputs", "schema": schema, "strict": True}}
