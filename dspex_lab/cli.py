@@ -13,9 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dspex_lab import datasets
 from dspex_lab.errors import DspexError
 
 DEFAULT_SAVE = Path("runs") / "{task}_compiled.json"
+DEFAULT_TASK = "sentiment"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="score a shipped task zero-shot, compile it with BootstrapFewShot, score it again"
     )
-    demo.add_argument("--task", default="sentiment", help="a shipped task: sentiment, capitals or arithmetic")
+    demo.add_argument("--task", default=DEFAULT_TASK, help=f"a shipped task: {', '.join(datasets.names())}")
     demo.add_argument("--model", default=None, help="'provider/model' (default: the embedded local/smollm2-135m)")
     demo.add_argument("--api-base", default=None, help="server URL for an OpenAI-compatible --model")
     demo.add_argument("--dev-size", type=int, default=None, help="score on the first N dev examples (default all)")
@@ -35,7 +37,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from dspex_lab import datasets
     from dspex_lab.lm.factory import LM
     from dspex_lab.optimize.story import run_story
 
