@@ -20,7 +20,7 @@ import sys
 import time
 
 import dspex_lab as dx
-from dspex_lab.optimize.story import DEFAULT_MODEL, MAX_TOKENS, parse_rate, run_story
+from dspex_lab.optimize.story import DEFAULT_MODEL, MAX_TOKENS, REPEAT_PENALTY, embedded_lm, parse_rate, run_story
 from dspex_lab.testing import ProviderServer
 
 _SUM = re.compile(r"What is (\d+) \+ (\d+)\?")
@@ -56,16 +56,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--dev-size", type=int, default=None, help="score on the first N dev examples (default all)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the embedded model")
+    parser.add_argument("--adapter", choices=("chat", "json"), default="json")
+    parser.add_argument("--repeat-penalty", type=float, default=REPEAT_PENALTY)
     args = parser.parse_args()
 
-    print(f"# {DEFAULT_MODEL} (n_threads={args.threads}, max_tokens={MAX_TOKENS}, cache off), "
-          f"task {args.task!r}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")  # fmt: skip
+    print(f"# {DEFAULT_MODEL} (n_threads={args.threads}, max_tokens={MAX_TOKENS}, "
+          f"repeat_penalty={args.repeat_penalty}, cache off), {args.adapter} adapter, task {args.task!r}, "
+          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")  # fmt: skip
     print(f"{'run':>3}  {'zero-shot':>9}  {'compiled':>8}  {'parsed 0/1':>10}  "
           f"{'t zero-shot':>11}  {'t compile':>9}  {'t compiled':>10}  {'t total':>8}")  # fmt: skip
     stories = []
     for number in range(1, args.runs + 1):
-        lm = dx.LM(DEFAULT_MODEL, max_tokens=MAX_TOKENS, cache=False, n_threads=args.threads)
-        story = run_story(args.task, lm=lm, dev_size=args.dev_size, progress=False)
+        lm = embedded_lm(n_threads=args.threads, repeat_penalty=args.repeat_penalty)
+        adapter = dx.ChatAdapter() if args.adapter == "chat" else dx.JSONAdapter()
+        story = run_story(args.task, lm=lm, dev_size=args.dev_size, progress=False, adapter=adapter)
         stories.append(story)
         t = story.timings
         parsed = f"{parse_rate(story.before):.0%}/{parse_rate(story.after):.0%}"

@@ -29,6 +29,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--task", default=DEFAULT_TASK, help=f"a shipped task: {', '.join(datasets.names())}")
     demo.add_argument("--model", default=None, help="'provider/model' (default: the embedded local/smollm2-135m)")
     demo.add_argument("--api-base", default=None, help="server URL for an OpenAI-compatible --model")
+    demo.add_argument(
+        "--adapter", choices=("chat", "json"), default=None,
+        help="ChatAdapter or JSONAdapter (default: json for the embedded model, chat for any other)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--repeat-penalty", type=float, default=None,
+        help="the embedded model's repeat penalty (default 1.1, llama.cpp's own; 1.0 turns it off)",
+    )  # fmt: skip
     demo.add_argument("--dev-size", type=int, default=None, help="score on the first N dev examples (default all)")
     demo.add_argument("--concurrency", type=int, default=1, help="examples in flight (helps with HTTP models)")
     demo.add_argument("--save", default=None, help=f"where to save the compiled program (default {DEFAULT_SAVE})")
@@ -37,16 +45,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from dspex_lab.adapters.chat import ChatAdapter
+    from dspex_lab.adapters.json import JSONAdapter
     from dspex_lab.lm.factory import LM
-    from dspex_lab.optimize.story import run_story
+    from dspex_lab.optimize.story import embedded_lm, run_story
 
     if args.task not in datasets.names():
         print(f"unknown task {args.task!r}; shipped tasks: {', '.join(datasets.names())}", file=sys.stderr)
         return 2
-    lm = None
-    if args.model is not None:
-        options = {"api_base": args.api_base} if args.api_base else {}
-        lm = LM(args.model, **options)
+    if args.model is None:
+        lm = embedded_lm(**({} if args.repeat_penalty is None else {"repeat_penalty": args.repeat_penalty}))
+        adapter = ChatAdapter() if args.adapter == "chat" else JSONAdapter()
+    else:
+        if args.repeat_penalty is not None:
+            print("--repeat-penalty is for the embedded model; set sampling on your server", file=sys.stderr)
+            return 2
+        lm = LM(args.model, **({"api_base": args.api_base} if args.api_base else {}))
+        adapter = JSONAdapter() if args.adapter == "json" else ChatAdapter()
     save_to = Path(args.save) if args.save else Path(str(DEFAULT_SAVE).format(task=args.task))
     story = run_story(
         args.task,
@@ -55,6 +70,7 @@ def _demo(args: argparse.Namespace) -> int:
         save_to=save_to,
         progress=not args.no_progress,
         concurrency=args.concurrency,
+        adapter=adapter,
     )
     print()
     print(story)

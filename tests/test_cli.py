@@ -44,7 +44,7 @@ def test_the_demo_prints_the_gain_and_the_demos_and_saves_a_program_that_loads(s
 
     printed = capsys.readouterr().out
     assert status == 0
-    assert "task 'capitals' on openai/oracle: 77 training examples, 5 dev examples" in printed
+    assert "task 'capitals' on openai/oracle with ChatAdapter: 77 training examples, 5 dev examples" in printed
     assert re.search(r"zero-shot\s+0\.0%", printed)
     assert re.search(r"compiled\s+100\.0%\s+100\.0%", printed)
     assert "1. bootstrapped from trainset[0] (teacher run, round 0, score 1.0): question='What is the" in printed

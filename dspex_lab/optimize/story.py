@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from dspex_lab import datasets
+from dspex_lab.adapters.base import Adapter
+from dspex_lab.adapters.json import JSONAdapter
 from dspex_lab.evaluation.evaluator import aevaluate
 from dspex_lab.evaluation.result import EvaluationResult
 from dspex_lab.lm.base import BaseLM
@@ -23,11 +25,23 @@ from dspex_lab.loop import run_sync
 from dspex_lab.modules.module import Module
 from dspex_lab.modules.predict import Predict
 from dspex_lab.optimize.bootstrap import BootstrapFewShot
-from dspex_lab.settings import context
+from dspex_lab.settings import context, current_adapter
 
 DEFAULT_MODEL = "local/smollm2-135m"
 MAX_TOKENS = 64
-"""Room for any of the shipped tasks' answers in the chat protocol; a reply that rambles stops here."""
+"""Room for any of the shipped tasks' answers; a reply that rambles stops here."""
+REPEAT_PENALTY = 1.1
+"""llama.cpp's own default (its server samples with it): it keeps a 135M model from echoing the
+label of the last demo in its prompt, which greedy decoding without it mostly does."""
+
+
+def embedded_lm(**options: Any) -> BaseLM:
+    """The story's default model: the embedded SmolLM2-135M, greedy, its cache off so every reply is
+    generated; `options` override the story's (`max_tokens`, `repeat_penalty`, `n_threads`, ...)."""
+    from dspex_lab.lm.factory import LM
+
+    defaults: dict[str, Any] = {"max_tokens": MAX_TOKENS, "cache": False, "repeat_penalty": REPEAT_PENALTY}
+    return LM(DEFAULT_MODEL, **{**defaults, **options})
 
 
 @dataclass(slots=True)
@@ -39,6 +53,7 @@ class Story:
 
     task: str
     model: str
+    adapter: str
     trainset: int
     before: EvaluationResult = field(repr=False)
     after: EvaluationResult = field(repr=False)
@@ -101,7 +116,7 @@ class Story:
         passed = sum(a.passed for a in attempts)
         failed = sum(a.error is not None for a in attempts)
         head = (
-            f"task {self.task!r} on {self.model}: {self.trainset} training examples, "
+            f"task {self.task!r} on {self.model} with {self.adapter}: {self.trainset} training examples, "
             f"{self.after.total} dev examples"
         )
         compile_line = (
@@ -130,15 +145,19 @@ def run_story(
     lm: BaseLM | None = None,
     dev_size: int | None = None,
     max_bootstrapped_demos: int = 4,
-    max_labeled_demos: int = 8,
+    max_labeled_demos: int = 16,
     save_to: str | Path | None = None,
     progress: bool | None = None,
     concurrency: int = 1,
+    adapter: Adapter | None = None,
 ) -> Story:
     """Evaluate the task's program zero-shot, compile it with BootstrapFewShot, evaluate it again.
 
-    - `lm`: the model; the embedded SmolLM2-135M with its cache off when None, so
-      the timings are those of real generation.
+    - `lm`: the model; `embedded_lm()` when None (SmolLM2-135M, cache off, so the
+      timings are those of real generation).
+    - `adapter`: how prompts are written and replies read; when None, JSONAdapter
+      for the embedded model (llama.cpp constrains its reply to the output
+      schema, so every reply parses) and the configured adapter for any other.
     - `dev_size`: score on the first `dev_size` dev examples (all when None).
     - `save_to`: write the compiled program there (JSON, `dx.load` reads it back).
     - `concurrency`: examples in flight; the embedded model answers one call at a
@@ -154,6 +173,7 @@ def run_story(
             save_to=save_to,
             progress=progress,
             concurrency=concurrency,
+            adapter=adapter,
         )
     )
 
@@ -164,10 +184,11 @@ async def arun_story(
     lm: BaseLM | None = None,
     dev_size: int | None = None,
     max_bootstrapped_demos: int = 4,
-    max_labeled_demos: int = 8,
+    max_labeled_demos: int = 16,
     save_to: str | Path | None = None,
     progress: bool | None = None,
     concurrency: int = 1,
+    adapter: Adapter | None = None,
 ) -> Story:
     """The async form of `run_story`."""
     spec = datasets.task(task)
@@ -175,13 +196,13 @@ async def arun_story(
     if dev_size is not None:
         dev = dev[:dev_size]
     if lm is None:
-        from dspex_lab.lm.factory import LM
-
-        lm = LM(DEFAULT_MODEL, max_tokens=MAX_TOKENS, cache=False)
+        lm = embedded_lm()
+        adapter = adapter or JSONAdapter()
+    adapter = adapter or current_adapter()
     student = Predict(spec.signature)
     options: dict[str, Any] = {"concurrency": concurrency, "progress": progress}
     started = time.perf_counter()
-    with context(lm=lm):
+    with context(lm=lm, adapter=adapter):
         before = await aevaluate(student, dev, spec.metric, **options)
         zero_shot_s = time.perf_counter() - started
         optimizer = BootstrapFewShot(
@@ -197,6 +218,7 @@ async def arun_story(
     story = Story(
         task=task,
         model=lm.model,
+        adapter=adapter.name,
         trainset=len(train),
         before=before,
         after=after,

@@ -41,7 +41,7 @@ def test_the_story_scores_zero_shot_compiles_and_scores_again(oracle_lm, tmp_pat
     assert story.gain == 1.0
     assert set(story.timings) == {"zero_shot_s", "compile_s", "compiled_s", "total_s"}
     origins = story.optimizer.report.demos["self"]
-    assert [o.origin for o in origins] == ["bootstrapped"] * 4 + ["labeled"] * 4
+    assert [o.origin for o in origins] == ["bootstrapped"] * 4 + ["labeled"] * 12
     loaded = dx.load(story.saved_to, dx.Predict("question -> answer"))
     assert list(loaded.demos) == list(story.program.demos)
 
