@@ -12,26 +12,8 @@ from dspex_lab.evaluation.cancel import CancelToken, RunInProgressError, active_
 from dspex_lab.evaluation.engine import run_each
 from dspex_lab.evaluation.executor import Job, OnOutcome
 from dspex_lab.trace import events
-from dspex_lab.trace.events import Event
 
-
-class Recorder:
-    """A progress consumer that keeps every event and can act when N examples are done."""
-
-    def __init__(self, when_done: int | None = None, action: Any = None) -> None:
-        self.events: list[Event] = []
-        self.when_done = when_done
-        self.action = action
-
-    def on_event(self, event: Event) -> None:
-        self.events.append(event)
-        done = sum(e.kind == "evaluate.example" for e in self.events)
-        if event.kind == "evaluate.example" and done == self.when_done:
-            self.action()
-
-    @property
-    def kinds(self) -> list[str]:
-        return [event.kind for event in self.events]
+from .helpers import Recorder
 
 
 async def double(item: int) -> int:

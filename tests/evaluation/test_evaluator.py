@@ -15,7 +15,8 @@ import pytest
 import dspex_lab as dx
 from dspex_lab.evaluation import CancelToken, RunMismatchError, RunStore
 from dspex_lab.testing import ProviderServer
-from dspex_lab.trace.events import Event
+
+from .helpers import Recorder
 
 QUESTION = re.compile(r"\[\[ ## question ## \]\]\n(.*?)\n")
 
@@ -54,24 +55,6 @@ class Gated(dx.Module):
         if question in self.hold:
             await asyncio.Event().wait()
         return await self.predict.acall(question=question)
-
-
-class Recorder:
-    """A progress consumer that keeps events and runs `action` when `when_done` examples are done."""
-
-    def __init__(self, when_done: int | None = None, action: Any = None) -> None:
-        self.events: list[Event] = []
-        self.when_done = when_done
-        self.action = action
-
-    def on_event(self, event: Event) -> None:
-        self.events.append(event)
-        if event.kind == "evaluate.example" and self.done == self.when_done:
-            self.action()
-
-    @property
-    def done(self) -> int:
-        return sum(event.kind == "evaluate.example" for event in self.events)
 
 
 def test_predict_over_a_devset_is_scored_example_by_example():
