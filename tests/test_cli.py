@@ -65,3 +65,9 @@ def test_the_module_runs_as_a_command():
         [sys.executable, "-m", "dspex_lab", "demo", "--help"], capture_output=True, text=True, timeout=60, check=True
     )
     assert "--dev-size" in done.stdout
+
+
+def test_the_repeat_penalty_is_refused_for_a_model_served_elsewhere(capsys):
+    argv = ["demo", "--model", "openai/gpt-4o-mini", "--repeat-penalty", "1.0"]
+    assert main(argv) == 2
+    assert "--repeat-penalty is for the embedded model" in capsys.readouterr().err

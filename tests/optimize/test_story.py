@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 import dspex_lab as dx
-from dspex_lab.optimize.story import run_story
+from dspex_lab.optimize.story import embedded_lm, parse_rate, run_story
 from dspex_lab.testing import ProviderRequest, ProviderServer
 
 from .helpers import question_of
@@ -63,3 +63,21 @@ def test_the_printed_story_has_the_before_after_table_and_each_demo_with_its_ori
 def test_an_unknown_task_is_refused_before_any_call():
     with pytest.raises(KeyError, match="no shipped task 'poetry'"):
         run_story("poetry", lm=dx.ScriptedLM([]))
+
+
+def test_the_embedded_model_samples_as_llama_cpp_does_unless_told_otherwise():
+    lm = embedded_lm()
+    assert (lm.model, lm.cache) == ("local/smollm2-135m", False)
+    assert lm.kwargs == {"max_tokens": 64, "repeat_penalty": 1.1}
+    assert embedded_lm(repeat_penalty=1.0, n_threads=2).kwargs["repeat_penalty"] == 1.0
+
+
+@pytest.mark.local_model
+def test_on_the_embedded_model_the_compiled_program_beats_zero_shot(tmp_path):
+    story = run_story("sentiment", dev_size=8, save_to=tmp_path / "sentiment.json", progress=False)
+
+    assert story.adapter == "JSONAdapter"
+    assert story.before.score <= 0.25
+    assert story.after.score >= 0.75
+    assert parse_rate(story.after) == 1.0
+    assert len(story.program.demos) == 16
