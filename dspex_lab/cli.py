@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo.add_argument(
         "--repeat-penalty", type=float, default=None,
-        help="the embedded model's repeat penalty (default 1.1, llama.cpp's own; 1.0 turns it off)",
+        help="the embedded model's repeat penalty (default 1.1, as llama-cpp-python's server; 1.0 turns it off)",
     )  # fmt: skip
     demo.add_argument("--dev-size", type=int, default=None, help="score on the first N dev examples (default all)")
     demo.add_argument("--concurrency", type=int, default=1, help="examples in flight (helps with HTTP models)")

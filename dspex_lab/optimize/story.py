@@ -31,8 +31,9 @@ DEFAULT_MODEL = "local/smollm2-135m"
 MAX_TOKENS = 64
 """Room for any of the shipped tasks' answers; a reply that rambles stops here."""
 REPEAT_PENALTY = 1.1
-"""llama.cpp's own default (its server samples with it): it keeps a 135M model from echoing the
-label of the last demo in its prompt, which greedy decoding without it mostly does."""
+"""What llama-cpp-python's OpenAI-compatible server samples with unless told otherwise (over the
+last 64 tokens): it keeps a 135M model from echoing the label of the last demos in its prompt,
+which greedy decoding without it mostly does."""
 
 
 def embedded_lm(**options: Any) -> BaseLM:
