@@ -8,7 +8,9 @@ package. Decoding is greedy (temperature 0, top_k 1) with a fixed seed and one
 thread by default, so the same prompt gives the same reply in every process.
 One loaded model is shared by every LM using the same file and settings, and
 calls into it are serialized (llama.cpp contexts are not thread-safe); they
-run in a worker thread so the event loop stays free.
+run in a worker thread so the event loop stays free. A prompt that starts like
+the previous one evaluates only its new tokens (see `_Engine`), without
+changing any reply.
 """
 
 from __future__ import annotations
