@@ -55,13 +55,12 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     if args.model is None:
         lm = embedded_lm(**({} if args.repeat_penalty is None else {"repeat_penalty": args.repeat_penalty}))
-        adapter = ChatAdapter() if args.adapter == "chat" else JSONAdapter()
+    elif args.repeat_penalty is not None:
+        print("--repeat-penalty is for the embedded model; set sampling on your server", file=sys.stderr)
+        return 2
     else:
-        if args.repeat_penalty is not None:
-            print("--repeat-penalty is for the embedded model; set sampling on your server", file=sys.stderr)
-            return 2
         lm = LM(args.model, **({"api_base": args.api_base} if args.api_base else {}))
-        adapter = JSONAdapter() if args.adapter == "json" else ChatAdapter()
+    adapter = {"chat": ChatAdapter, "json": JSONAdapter}[args.adapter]() if args.adapter else None
     save_to = Path(args.save) if args.save else Path(str(DEFAULT_SAVE).format(task=args.task))
     story = run_story(
         args.task,

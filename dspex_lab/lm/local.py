@@ -98,10 +98,9 @@ class _Engine:
         if not reusable:
             llama.reset()
         reply = llama.create_chat_completion(messages=messages, **options)
-        prompt = [int(token) for token in llama.input_ids[: reply["usage"]["prompt_tokens"]]]
+        prompt = llama.input_ids[: reply["usage"]["prompt_tokens"]].tolist()
         reused = _reused_prefix(reusable, prompt)
         if reused and len(prompt) - reused < 2:
-            self.previous_prompt = []
             llama.reset()
             reply = llama.create_chat_completion(messages=messages, **options)
             reused = 0

@@ -198,8 +198,8 @@ async def arun_story(
         dev = dev[:dev_size]
     if lm is None:
         lm = embedded_lm()
-        adapter = adapter or JSONAdapter()
-    adapter = adapter or current_adapter()
+    if adapter is None:
+        adapter = JSONAdapter() if lm.model == DEFAULT_MODEL else current_adapter()
     student = Predict(spec.signature)
     options: dict[str, Any] = {"concurrency": concurrency, "progress": progress}
     started = time.perf_counter()
