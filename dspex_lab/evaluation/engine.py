@@ -64,9 +64,7 @@ def check_limits(concurrency: int, timeout: float | None, max_errors: int | None
         raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
         raise ValueError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
-    if max_errors is not None and (
-        isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0
-    ):
+    if max_errors is not None and (isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0):
         raise ValueError(f"max_errors must be a whole number >= 0 or None, got {max_errors!r}")
 
 

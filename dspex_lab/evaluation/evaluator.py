@@ -234,8 +234,7 @@ def _check_devset(devset: Sequence[Any]) -> list[Any]:
 def _check_program(program: Any) -> None:
     if not callable(getattr(program, "acall", None)):
         raise TypeError(
-            f"program must be a dx.Module (something with an async acall(**inputs)), "
-            f"got {type(program).__name__}"
+            f"program must be a dx.Module (something with an async acall(**inputs)), got {type(program).__name__}"
         )
 
 

@@ -95,6 +95,4 @@ def to_score(value: Any, name: str) -> tuple[float, str | None]:
 
 def _is_number(value: Any) -> bool:
     # numpy's bool_ is not a numbers.Real, yet `(a == b).all()` returns one.
-    return isinstance(value, numbers.Real) or (
-        hasattr(type(value), "__float__") and not isinstance(value, str | bytes)
-    )
+    return isinstance(value, numbers.Real) or (hasattr(type(value), "__float__") and not isinstance(value, str | bytes))

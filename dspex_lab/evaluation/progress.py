@@ -192,8 +192,7 @@ def resolve(progress: bool | ProgressConsumer | None) -> ProgressConsumer | None
     if isinstance(progress, ProgressConsumer):
         return progress
     raise TypeError(
-        f"progress must be True, False or an object with an on_event(event) method, "
-        f"got {type(progress).__name__}"
+        f"progress must be True, False or an object with an on_event(event) method, got {type(progress).__name__}"
     )
 
 

@@ -80,9 +80,7 @@ class _Connection(asyncio.Protocol):
 
     __slots__ = ("buffer", "busy", "closed", "connections", "handler", "loop", "transport")
 
-    def __init__(
-        self, handler: Handler, loop: asyncio.AbstractEventLoop, connections: set[_Connection]
-    ) -> None:
+    def __init__(self, handler: Handler, loop: asyncio.AbstractEventLoop, connections: set[_Connection]) -> None:
         self.handler = handler
         self.loop = loop
         self.connections = connections

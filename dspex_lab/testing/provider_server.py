@@ -214,9 +214,7 @@ class ProviderServer:
             raise WireError(400, "API key not valid. Please pass a valid API key.")
         if wire.name == "anthropic":
             raise WireError(401, "invalid x-api-key")
-        raise WireError(
-            401, f"Incorrect API key provided: {shown}. You can find your API key in your account."
-        )
+        raise WireError(401, f"Incorrect API key provided: {shown}. You can find your API key in your account.")
 
     def _fault_reply(self, wire: WireFormat, request: ProviderRequest | None, fault: Fault) -> Response:
         """The reply to a status fault (the provider's error body) or a dropped connection."""
@@ -340,9 +338,7 @@ class RemoteProviderServer:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             body = json.dumps(payload).encode() if payload is not None else None
-            connection.request(
-                method, CONTROL + action, body=body, headers={"Content-Type": "application/json"}
-            )
+            connection.request(method, CONTROL + action, body=body, headers={"Content-Type": "application/json"})
             reply = connection.getresponse()
             data = json.loads(reply.read())
         finally:

@@ -190,9 +190,7 @@ class OpenAIWire(WireFormat):
             elif kind == "json_object":
                 json_mode = True
             elif kind != "text":
-                raise WireError(
-                    400, "response_format.type: must be one of 'text', 'json_object', 'json_schema'"
-                )
+                raise WireError(400, "response_format.type: must be one of 'text', 'json_object', 'json_schema'")
         auth = headers.get("authorization", "")
         api_key = auth[7:] if auth.lower().startswith("bearer ") else None
         return ProviderRequest(self.name, model, messages, params, json_mode, schema, api_key)
@@ -264,9 +262,7 @@ class AnthropicWire(WireFormat):
                     if role == "system"
                     else f"messages.{i}.role: Input should be 'user' or 'assistant'",
                 )
-            messages.append(
-                {"role": role, "content": _text_of(message.get("content"), f"messages.{i}.content")}
-            )
+            messages.append({"role": role, "content": _text_of(message.get("content"), f"messages.{i}.content")})
         _number_in(body, "temperature", 0, 1)
         _number_in(body, "top_p", 0, 1)
         stop = body.get("stop_sequences")
@@ -352,9 +348,7 @@ class GeminiWire(WireFormat):
         for i, content in enumerate(raw):
             role = content.get("role", "user") if isinstance(content, dict) else None
             if role not in ("user", "model"):
-                raise WireError(
-                    400, f"* GenerateContentRequest.contents[{i}].role: must be 'user' or 'model'"
-                )
+                raise WireError(400, f"* GenerateContentRequest.contents[{i}].role: must be 'user' or 'model'")
             text = self._parts(content, f"contents[{i}]")
             messages.append({"role": "assistant" if role == "model" else "user", "content": text})
         config = body.get("generationConfig") or {}
@@ -402,9 +396,7 @@ class GeminiWire(WireFormat):
         }
 
     def error(self, status: int, message: str) -> dict[str, Any]:
-        return {
-            "error": {"code": status, "message": message, "status": _GEMINI_STATUS.get(status, "UNKNOWN")}
-        }
+        return {"error": {"code": status, "message": message, "status": _GEMINI_STATUS.get(status, "UNKNOWN")}}
 
 
 FORMATS: dict[str, WireFormat] = {wire.name: wire for wire in (OpenAIWire(), AnthropicWire(), GeminiWire())}

@@ -125,11 +125,7 @@ def freeze(payload: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
             return _slow(payload)
     elif _is_tracked(payload):
         for value in payload.values():
-            if (
-                type(value) is dict
-                and (_is_tracked(value) or not safe.issuperset(value))
-                and _has_secret_key(value, 1)
-            ):
+            if type(value) is dict and (_is_tracked(value) or not safe.issuperset(value)) and _has_secret_key(value, 1):
                 return _slow(payload)
     # bytes.find, not `in`: `in` first tries the needle as an integer, which costs twice as much.
     for secret in _secret_bytes:

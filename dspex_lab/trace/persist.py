@@ -298,4 +298,3 @@ class SQLiteSink:
         atexit.unregister(self.close)
         if self._error is not None:
             raise RuntimeError(f"writing the trace to {self.path} failed: {self._error}") from self._error
-

@@ -330,5 +330,3 @@ def _stored(payload: Any) -> bytes | str:
     if not isinstance(payload, dict):
         raise TypeError(f"an event payload must be a dict or None, got {type(payload).__name__}")
     return freeze(payload)[0]
-
-

@@ -209,9 +209,7 @@ def test_cancel_run_finds_a_run_by_its_id():
         threading.Thread(target=cancel_run, args=("by-id",)).start()
 
     recorder = Recorder(when_done=2, action=stop)
-    report = asyncio.run(
-        run_each(lambda item: hang_from(2, item), list(range(6)), run_id="by-id", progress=recorder)
-    )
+    report = asyncio.run(run_each(lambda item: hang_from(2, item), list(range(6)), run_id="by-id", progress=recorder))
 
     assert seen == [["by-id"]]
     assert report.status == "cancelled"

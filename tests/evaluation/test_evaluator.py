@@ -191,9 +191,7 @@ def test_a_cancelled_run_resumes_where_it_stopped(tmp_path):
     )
     second_lm = oracle(wrong={"q7"})
     resumed = Recorder()
-    second = dx.evaluate(
-        Gated(second_lm), devset(12), exact_match, run_id="resumable", db_path=db, progress=resumed
-    )
+    second = dx.evaluate(Gated(second_lm), devset(12), exact_match, run_id="resumable", db_path=db, progress=resumed)
 
     assert (first.status, first.finished) == ("cancelled", 4)
     assert second.status == "completed"

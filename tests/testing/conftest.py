@@ -18,15 +18,11 @@ class RawClient:
     def __init__(self, port: int) -> None:
         self.port = port
 
-    def post(
-        self, path: str, body: Any, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], Any]:
+    def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            connection.request(
-                "POST", path, body=data, headers={"Content-Type": "application/json", **(headers or {})}
-            )
+            connection.request("POST", path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
             response = connection.getresponse()
             raw = response.read()
             head = {name.lower(): value for name, value in response.getheaders()}

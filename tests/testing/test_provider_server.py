@@ -123,15 +123,11 @@ def test_standing_rule_and_clear(client, server):
 def test_required_key_mismatch_gets_the_provider_auth_error_with_a_masked_key(client_for):
     with ProviderServer(api_key="sk-right-key-0000") as server:
         client = client_for(server.port)
-        status, _, body = client.post(
-            "/v1/chat/completions", CHAT, {"Authorization": "Bearer sk-wrong-key-1234"}
-        )
+        status, _, body = client.post("/v1/chat/completions", CHAT, {"Authorization": "Bearer sk-wrong-key-1234"})
         assert status == 401
         assert "sk-wrong-key-1234" not in body["error"]["message"]
         assert body["error"]["message"].startswith("Incorrect API key provided: sk-********1234")
-        status, _, _ = client.post(
-            "/v1/chat/completions", CHAT, {"Authorization": "Bearer sk-right-key-0000"}
-        )
+        status, _, _ = client.post("/v1/chat/completions", CHAT, {"Authorization": "Bearer sk-right-key-0000"})
         assert status == 200
 
 

@@ -19,9 +19,7 @@ INSTRUCTION = (
 
 def chat_request(question: str) -> ProviderRequest:
     user = f"[[ ## question ## ]]\n{question}\n\n{INSTRUCTION}"
-    return ProviderRequest(
-        "openai", "m", [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
-    )
+    return ProviderRequest("openai", "m", [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}])
 
 
 def test_chat_adapter_prompt_gets_each_output_field_then_completed():
@@ -50,9 +48,7 @@ def test_json_schema_request_gets_an_object_of_the_schema_types():
         },
         "$defs": {"Kind": {"enum": ["cat", "dog"]}},
     }
-    request = ProviderRequest(
-        "openai", "m", [{"role": "user", "content": "q"}], json_mode=True, json_schema=schema
-    )
+    request = ProviderRequest("openai", "m", [{"role": "user", "content": "q"}], json_mode=True, json_schema=schema)
     value = json.loads(default_responder(request))
     assert isinstance(value["answer"], int)
     assert isinstance(value["tags"], list)

@@ -106,6 +106,4 @@ def test_error_bodies_follow_each_provider():
         "type": "error",
         "error": {"type": "overloaded_error", "message": "busy"},
     }
-    assert FORMATS["gemini"].error(503, "busy") == {
-        "error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}
-    }
+    assert FORMATS["gemini"].error(503, "busy") == {"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}

@@ -15,13 +15,17 @@ from dspex_lab.trace.store import EventStore
 
 async def call(program, lm, question, *, go, reply, answer):
     """A program span calling an LM span; the LM replies when `reply` is set."""
-    with events.span("program", program), events.span("program", f"{program}.generate"), events.span(
-        "lm.request",
-        lm,
-        {"messages": [{"role": "user", "content": question}]},
-        end="lm.response",
-        correlation_id=f"{lm}#{question}",
-    ) as span:
+    with (
+        events.span("program", program),
+        events.span("program", f"{program}.generate"),
+        events.span(
+            "lm.request",
+            lm,
+            {"messages": [{"role": "user", "content": question}]},
+            end="lm.response",
+            correlation_id=f"{lm}#{question}",
+        ) as span,
+    ):
         go.set()
         await reply.wait()
         span.set(text=answer, prompt_tokens=len(question), completion_tokens=1, cache_hit=question.endswith("!"))
