@@ -15,7 +15,8 @@ demo: setup
 	$(PY) -m dspex_lab demo
 
 lint: setup
-	$(VENV)/bin/ruff check dspex_lab tests benchmarks tools
+	$(VENV)/bin/ruff check dspex_lab tests benchmarks tools data
+	$(VENV)/bin/ruff format --check dspex_lab tests benchmarks tools data
 
 test: lint
 	@bash tools/setup.sh --browser
