@@ -67,7 +67,11 @@ class ConfigurationError(DspexError, RuntimeError):
 
 
 class LMError(DspexError, RuntimeError):
-    """An LM call failed. `status` is the HTTP status when there was one."""
+    """An LM call failed. `status` is the HTTP status when there was one.
+
+    The message passes through `redact_text` (see `dspex_lab.lm.secret`): an
+    API key a provider or a proxy echoes back never reaches it.
+    """
 
     def __init__(
         self,
@@ -82,8 +86,18 @@ class LMError(DspexError, RuntimeError):
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
-        super().__init__(message)
+        super().__init__(redact_text(message))
+
+
+def redact_text(text: str) -> str:
+    from dspex_lab.lm.secret import redact_text as redact
+
+    return redact(text)
 
 
 class CircuitOpenError(LMError):
     """The circuit breaker of an LM is open: calls fail fast until the cool-down ends."""
+
+
+class TruncatedReplyError(LMError):
+    """An LM reply was cut off at max_tokens; an evaluation records such an example as an error."""

@@ -13,10 +13,12 @@ class Prediction(FieldMap):
     """Output fields read as attributes or keys: `pred.answer`, `pred["answer"]`.
 
     `raw` is the LM text the fields were parsed from (None for predictions a
-    program built itself), `usage` the tokens spent producing it.
+    program built itself), `usage` the tokens spent producing it,
+    `finish_reason` why the LM stopped ("stop", or "length" when the reply was
+    cut off at max_tokens; None when no LM reply is behind it).
     """
 
-    __slots__ = ("raw", "usage")
+    __slots__ = ("finish_reason", "raw", "usage")
 
     def __init__(
         self,
@@ -25,6 +27,7 @@ class Prediction(FieldMap):
         *,
         raw: str | None = None,
         usage: Usage | None = None,
+        finish_reason: str | None = None,
         **more: Any,
     ) -> None:
         data = dict(fields) if fields is not None else {}
@@ -32,6 +35,7 @@ class Prediction(FieldMap):
         object.__setattr__(self, "_fields", data)
         object.__setattr__(self, "raw", raw)
         object.__setattr__(self, "usage", usage if usage is not None else Usage())
+        object.__setattr__(self, "finish_reason", finish_reason)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "usage":

@@ -15,7 +15,7 @@ from dspex_lab.evaluation.evaluator import Evaluate, aevaluate, evaluate
 from dspex_lab.evaluation.executor import Executor, LocalExecutor, Outcome
 from dspex_lab.evaluation.progress import ProgressConsumer, ProgressState, register_notebook_progress
 from dspex_lab.evaluation.result import EvaluationResult, ExampleResult
-from dspex_lab.evaluation.runstore import RunMismatchError, RunStore
+from dspex_lab.evaluation.runstore import RunLockedError, RunMismatchError, RunStore, RunStoreError
 
 __all__ = [
     "CancelToken",
@@ -27,9 +27,11 @@ __all__ = [
     "Outcome",
     "ProgressConsumer",
     "ProgressState",
+    "RunLockedError",
     "RunMismatchError",
     "RunReport",
     "RunStore",
+    "RunStoreError",
     "active_runs",
     "aevaluate",
     "cancel_run",

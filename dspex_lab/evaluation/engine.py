@@ -29,6 +29,9 @@ from typing import Any
 from dspex_lab.evaluation import progress as progress_
 from dspex_lab.evaluation.cancel import CancelToken, register
 from dspex_lab.evaluation.executor import Executor, IsolatedJob, LocalExecutor, Outcome
+from dspex_lab.lm.circuit import CircuitWait
+from dspex_lab.lm.circuit import circuit_wait as circuit_wait_var
+from dspex_lab.options import check_number
 from dspex_lab.trace import events
 
 
@@ -58,14 +61,18 @@ def new_run_id(prefix: str = "eval") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-def check_limits(concurrency: int, timeout: float | None, max_errors: int | None) -> None:
+DEFAULT_CIRCUIT_WAIT = 120.0
+"""Seconds a run's calls wait for an open circuit breaker before the run stops (see `run_each`)."""
+
+
+def check_limits(
+    concurrency: int, timeout: float | None, max_errors: int | None, circuit_wait: float = DEFAULT_CIRCUIT_WAIT
+) -> None:
     """Reject bad limits before anything runs, naming the argument and what it accepts."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
-        raise ValueError(f"timeout must be a number of seconds > 0 or None, got {timeout!r}")
-    if max_errors is not None and (isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0):
-        raise ValueError(f"max_errors must be a whole number >= 0 or None, got {max_errors!r}")
+    check_number("concurrency", concurrency, minimum=1, integer=True)
+    check_number("timeout", timeout, above=0, optional=True, unit="seconds")
+    check_number("max_errors", max_errors, minimum=0, integer=True, optional=True)
+    check_number("circuit_wait", circuit_wait, minimum=0, unit="seconds")
 
 
 async def run_each(
@@ -76,6 +83,7 @@ async def run_each(
     concurrency: int = 16,
     timeout: float | None = None,
     max_errors: int | None = None,
+    circuit_wait: float = DEFAULT_CIRCUIT_WAIT,
     run_id: str | None = None,
     progress: bool | progress_.ProgressConsumer | None = False,
     cancel: CancelToken | None = None,
@@ -91,6 +99,11 @@ async def run_each(
     - `concurrency`: how many items run at once.
     - `timeout`: seconds one item may take before it is recorded as timed out.
     - `max_errors`: stop once more than this many items have failed.
+    - `circuit_wait`: seconds an LM call waits for its open circuit breaker to
+      close (the provider failed repeatedly) instead of failing its item; the
+      wait shows as `evaluate.wait` events. When a call has waited this long
+      the provider looks down and the run stops with status "stopped"; 0 fails
+      such calls at once.
     - `progress`: True, False, or a progress consumer (see `dspex_lab.evaluation.progress`).
     - `cancel`: a `CancelToken` to stop the run from any thread.
     - `executor`: where items run; the current event loop when None.
@@ -102,7 +115,7 @@ async def run_each(
     Returns a `RunReport` also when the run is stopped or the awaiting task is
     cancelled; an exception from `on_outcome` or the executor propagates.
     """
-    check_limits(concurrency, timeout, max_errors)
+    check_limits(concurrency, timeout, max_errors, circuit_wait)
     run_id = run_id or new_run_id()
     todo = range(len(items)) if indices is None else indices
     report = RunReport(run_id, total=len(items), pending=len(todo))
@@ -117,6 +130,7 @@ async def run_each(
                 concurrency=concurrency,
                 timeout=timeout,
                 max_errors=max_errors,
+                circuit_wait=circuit_wait,
                 executor=executor or LocalExecutor(),
                 on_outcome=on_outcome,
                 score_of=score_of,
@@ -141,6 +155,7 @@ async def _drive(
     concurrency: int,
     timeout: float | None,
     max_errors: int | None,
+    circuit_wait: float,
     executor: Executor,
     on_outcome: Callable[[Outcome], None] | None,
     score_of: Callable[[Outcome], float | None] | None,
@@ -158,11 +173,17 @@ async def _drive(
         "concurrency": concurrency,
         "timeout": timeout,
         "max_errors": max_errors,
+        "circuit_wait": circuit_wait,
         "label": label,
     }
     if start_info:
         start_payload.update(start_info)
     events.emit("evaluate.start", component, start_payload)
+
+    def waiting(on: bool, detail: str) -> None:
+        events.emit("evaluate.wait", component, {"waiting": on, "reason": detail or None})
+
+    waits = CircuitWait(circuit_wait, waiting)
 
     def finished(outcome: Outcome) -> None:
         nonlocal error_count
@@ -181,7 +202,9 @@ async def _drive(
         )
         if outcome.error is not None:
             error_count += 1
-            if max_errors is not None and error_count > max_errors:
+            if waits.exhausted is not None:
+                stop("stopped", f"stopped after {error_count} failed examples: {waits.exhausted}")
+            elif max_errors is not None and error_count > max_errors:
                 stop(
                     "stopped",
                     f"stopped after {error_count} failed examples (more than max_errors={max_errors}); "
@@ -197,10 +220,12 @@ async def _drive(
             yield index, items[index]
 
     job = IsolatedJob(fn, timeout, component)
+    waiting_rule = circuit_wait_var.set(waits)  # the work task copies the context with the rule in it
     work = loop.create_task(
         executor.run(job, feed(), concurrency=min(concurrency, max(1, report.pending)), on_outcome=finished),
         name=f"evaluate-{report.run_id}",
     )
+    circuit_wait_var.reset(waiting_rule)
 
     def stop(status: str, reason: str) -> None:
         # The status reads "completed" until something stops the run; the first stop wins.

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import numbers
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dspex_lab import settings
+from dspex_lab.errors import TruncatedReplyError
 from dspex_lab.evaluation.cancel import CancelToken
-from dspex_lab.evaluation.engine import check_limits, run_each
+from dspex_lab.evaluation.engine import DEFAULT_CIRCUIT_WAIT, check_limits, run_each
 from dspex_lab.evaluation.executor import Executor, Outcome
+from dspex_lab.evaluation.identity import fingerprint
 from dspex_lab.evaluation.metrics import Metric, MetricSet
 from dspex_lab.evaluation.progress import ProgressConsumer
 from dspex_lab.evaluation.result import EvaluationResult, ExampleResult, output_fields
 from dspex_lab.evaluation.runstore import RunStore, example_hash
-from dspex_lab.lm.usage import Usage
+from dspex_lab.lm.usage import Usage, current_usage
 from dspex_lab.loop import run_sync
+from dspex_lab.options import check_number
 from dspex_lab.prediction import Prediction
 
 DEFAULT_CONCURRENCY = 16
@@ -36,6 +39,9 @@ def evaluate(
     db_path: str | os.PathLike[str] | None = None,
     cancel: CancelToken | None = None,
     executor: Executor | None = None,
+    circuit_wait: float = DEFAULT_CIRCUIT_WAIT,
+    allow_truncated: bool = False,
+    resume: str = "check",
 ) -> EvaluationResult:
     """Run `program` on every example of `devset` and score it with `metric`.
 
@@ -57,6 +63,9 @@ def evaluate(
             db_path=db_path,
             cancel=cancel,
             executor=executor,
+            circuit_wait=circuit_wait,
+            allow_truncated=allow_truncated,
+            resume=resume,
         )
     )
 
@@ -75,6 +84,9 @@ async def aevaluate(
     db_path: str | os.PathLike[str] | None = None,
     cancel: CancelToken | None = None,
     executor: Executor | None = None,
+    circuit_wait: float = DEFAULT_CIRCUIT_WAIT,
+    allow_truncated: bool = False,
+    resume: str = "check",
 ) -> EvaluationResult:
     """Run `program` on every example of `devset` and score it with `metric`; the async form.
 
@@ -90,8 +102,18 @@ async def aevaluate(
     - `run_id`: persist each finished example under this id (SQLite in the
       cache dir, or `db_path`); running again with the same id skips the
       examples already scored and runs the rest (failed ones included).
+      The run keeps a fingerprint of the program (signatures, instructions,
+      demos), its LMs (model and sampling options) and the metrics: resuming
+      with other ones raises RunMismatchError, unless `resume="force"`. A run
+      id in use by another live process is refused (RunLockedError).
     - `cancel`: a `CancelToken` that stops the run from any thread.
     - `executor`: where examples run (see `dspex_lab.evaluation.executor`).
+    - `circuit_wait`: seconds an LM call waits for its open circuit breaker
+      (after repeated provider failures) before the run stops as "stopped";
+      a short outage delays the run instead of failing the remaining examples.
+      0 fails those calls at once.
+    - `allow_truncated`: score examples whose LM replies were cut off at
+      max_tokens (with a warning) instead of recording them as errors.
 
     If the task awaiting this is cancelled, the examples finished so far come
     back as a result with status "cancelled" instead of an exception.
@@ -99,9 +121,10 @@ async def aevaluate(
     metrics = MetricSet(metric)
     examples = _check_devset(devset)
     _check_program(program)
-    check_limits(concurrency, timeout, max_errors)
-    if isinstance(failure_score, bool) or not isinstance(failure_score, numbers.Real):
-        raise TypeError(f"failure_score must be a number, got {failure_score!r}")
+    check_limits(concurrency, timeout, max_errors, circuit_wait)
+    failure_score = check_number("failure_score", failure_score)
+    if resume not in ("check", "force"):
+        raise ValueError(f'resume must be "check" or "force", got {resume!r}')
     if db_path is not None and run_id is None:
         raise ValueError("db_path is where a run's examples are kept for resuming; pass run_id= with it")
     if progress is None:
@@ -110,18 +133,30 @@ async def aevaluate(
     failed_scores = dict.fromkeys(metrics.names, float(failure_score))
     records: list[ExampleResult] = []
     store = RunStore(db_path) if run_id is not None else None
+    truncated_examples: list[int] = []
     try:
         todo: list[int] | None = None
         hashes: list[str] = []
         if store is not None and run_id is not None:
             hashes = [example_hash(example) for example in examples]
-            finished = [row for row in store.begin(run_id, hashes, metrics.names) if row["error"] is None]
+            identity = fingerprint(program, metrics)
+            begun = store.begin(run_id, hashes, metrics.names, identity, force=resume == "force")
+            finished = [row for row in begun if row["error"] is None]
             records.extend(_restored(row, examples) for row in finished)
             done = {row["idx"] for row in finished}
             todo = [index for index in range(len(examples)) if index not in done]
 
         async def one(example: Any) -> tuple[Any, dict[str, float], dict[str, str]]:
             prediction = await program.acall(**example.inputs())
+            used = current_usage()
+            if used is not None and used.truncated:
+                if not allow_truncated:
+                    raise TruncatedReplyError(
+                        f"{used.truncated} LM repl{'y' if used.truncated == 1 else 'ies'} of this example "
+                        "were cut off at max_tokens (finish_reason='length'), so the answer may be "
+                        "incomplete; raise max_tokens, or pass allow_truncated=True to score such replies"
+                    )
+                truncated_examples.append(1)
             scores, feedback = await metrics.score(example, prediction)
             return prediction, scores, feedback
 
@@ -150,6 +185,7 @@ async def aevaluate(
             concurrency=concurrency,
             timeout=timeout,
             max_errors=max_errors,
+            circuit_wait=circuit_wait,
             run_id=run_id,
             progress=progress,
             cancel=cancel,
@@ -165,6 +201,13 @@ async def aevaluate(
     finally:
         if store is not None:
             store.close()
+    if truncated_examples:
+        warnings.warn(
+            f"{len(truncated_examples)} examples were scored on LM replies cut off at max_tokens "
+            "(allow_truncated=True); raise max_tokens if their answers are incomplete",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return EvaluationResult(
         run_id=report.run_id,
         total=len(examples),
@@ -258,10 +301,16 @@ class Evaluate:
         run_id: str | None = None,
         db_path: str | os.PathLike[str] | None = None,
         executor: Executor | None = None,
+        circuit_wait: float = DEFAULT_CIRCUIT_WAIT,
+        allow_truncated: bool = False,
     ) -> None:
+        check_limits(num_threads if num_threads is not None else DEFAULT_CONCURRENCY, timeout, max_errors, circuit_wait)
+        check_number("failure_score", failure_score)
         self.devset = devset
         self.metric = metric
         self.num_threads = num_threads
+        self.circuit_wait = circuit_wait
+        self.allow_truncated = allow_truncated
         self.display_progress = display_progress
         self.max_errors = max_errors
         self.failure_score = failure_score
@@ -314,6 +363,8 @@ class Evaluate:
             db_path=self.db_path,
             cancel=cancel,
             executor=self.executor,
+            circuit_wait=self.circuit_wait,
+            allow_truncated=self.allow_truncated,
         )
 
     def __repr__(self) -> str:

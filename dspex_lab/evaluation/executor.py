@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dspex_lab.lm.secret import redact_text
 from dspex_lab.lm.usage import Usage, track_usage
 from dspex_lab.trace import events
 
@@ -73,7 +74,8 @@ def _failed(index: int, exc: Exception, timed_out: bool, timeout: float | None) 
     if timed_out:
         return Outcome(index, error=f"TimeoutError: example took longer than timeout={timeout:g} s", timed_out=True)
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return Outcome(index, error=message, traceback="".join(traceback.format_exception(exc)))
+    # Any exception may quote a reply or a request: keys never reach a result, a file or a trace.
+    return Outcome(index, error=redact_text(message), traceback=redact_text("".join(traceback.format_exception(exc))))
 
 
 Job = Callable[[int, Any], Awaitable[Outcome]]

@@ -10,6 +10,7 @@ primary one.
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -86,7 +87,14 @@ def to_score(value: Any, name: str) -> tuple[float, str | None]:
         feedback = getattr(value, "feedback", None)
         value = value.score
     if _is_number(value):
-        return float(value), None if feedback is None else str(feedback)
+        score = float(value)
+        if not math.isfinite(score):
+            raise ValueError(
+                f"metric {name!r} returned {score!r}; a score must be a finite number (a NaN or an "
+                "infinity would make the run's mean meaningless). Return 0.0 for a failed check, or "
+                "raise to record the example as an error"
+            )
+        return score, None if feedback is None else str(feedback)
     raise TypeError(
         f"metric {name!r} returned {value!r} ({type(value).__name__}); a metric must return "
         f"a bool, a number, (score, feedback), or an object with .score"

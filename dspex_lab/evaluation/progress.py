@@ -3,7 +3,8 @@
 A progress consumer is any object with `on_event(event)`. The engine subscribes
 it to the event stream for the run's id, and it sees the run's
 `evaluate.start`, `evaluate.example` and `evaluate.end` events (in that order),
-nothing else. `ProgressState` folds those events into the figures a display
+and `evaluate.wait` when the run's calls start or stop waiting for an LM's
+circuit breaker; nothing else. `ProgressState` folds those events into the figures a display
 shows (running score, throughput, errors, ETA), so every display computes them
 the same way.
 
@@ -21,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from dspex_lab.trace import events
 from dspex_lab.trace.events import Event
 
-PROGRESS_KINDS = frozenset({"evaluate.start", "evaluate.example", "evaluate.end"})
+PROGRESS_KINDS = frozenset({"evaluate.start", "evaluate.example", "evaluate.wait", "evaluate.end"})
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class ProgressState:
         "started_ns",
         "status",
         "total",
+        "waiting",
     )
 
     def __init__(self) -> None:
@@ -62,6 +64,7 @@ class ProgressState:
         self.last_ns = 0
         self.status: str | None = None
         self.reason: str | None = None
+        self.waiting: str | None = None
 
     def update(self, event: Event) -> None:
         """Fold one progress event into the figures."""
@@ -82,9 +85,12 @@ class ProgressState:
             self.done = self.resumed
             self.score_sum = payload.get("resumed_score_sum", 0.0)
             self.started_ns = self.last_ns = event.ts
+        elif event.kind == "evaluate.wait":
+            self.waiting = payload.get("reason") if payload.get("waiting") else None
         elif event.kind == "evaluate.end":
             self.status = payload.get("status")
             self.reason = payload.get("reason")
+            self.waiting = None
             self.last_ns = event.ts
 
     @property
@@ -118,6 +124,8 @@ class ProgressState:
             parts.append(f"{self.throughput:.1f} ex/s")
         if self.eta_s is not None and self.status is None:
             parts.append(f"eta {self.eta_s:.0f}s")
+        if self.waiting:
+            parts.append(f"waiting: {self.waiting}")
         return " ".join(parts)
 
 
@@ -151,6 +159,8 @@ class TerminalProgress:
                 dynamic_ncols=True,
             )
             self._bar.set_postfix_str(self._postfix(), refresh=False)
+        elif event.kind == "evaluate.wait" and self._bar is not None:
+            self._bar.set_postfix_str(self._postfix(), refresh=True)
         elif event.kind == "evaluate.end" and self._bar is not None:
             self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.close()
@@ -160,7 +170,8 @@ class TerminalProgress:
     def _postfix(self) -> str:
         score = self.state.score
         shown = "-" if score is None else f"{score:.3f}"
-        return f"score={shown} errors={self.state.errors}"
+        waiting = f" waiting: {self.state.waiting}" if self.state.waiting else ""
+        return f"score={shown} errors={self.state.errors}{waiting}"
 
 
 _notebook_factory: Callable[[], ProgressConsumer] | None = None

@@ -81,7 +81,7 @@ class EvaluationPanel(Panel):
     def on_event(self, event: Event) -> None:
         """Fold one progress event (the engine calls this for `evaluate.start`, `.example`, `.end`)."""
         self.state.update(event)
-        if event.kind == "evaluate.example":
+        if event.kind in ("evaluate.example", "evaluate.wait"):
             self._pacer.request()
         elif event.kind == "evaluate.start":
             self.run_id = event.run_id
@@ -253,6 +253,8 @@ def _stats_html(state: ProgressState) -> str:
     if state.status is None and state.eta_s is not None:
         parts.append(f"ETA {state.eta_s:.0f} s")
     parts.append(f"<b>{render.esc(state.status or 'running')}</b>")
+    if state.waiting:
+        parts.append(f"waiting: {render.esc(state.waiting)}")
     if state.resumed:
         parts.append(f"{state.resumed} resumed from an earlier session")
     reason = f"<div class='dspex-muted'>{render.esc(state.reason)}</div>" if state.reason else ""

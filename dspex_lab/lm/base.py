@@ -14,7 +14,6 @@ Both emit the same `lm.request` / `lm.response` span.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -23,12 +22,13 @@ from typing import Any
 from dspex_lab.errors import LMError
 from dspex_lab.lm.cache import Entry, ResponseCache, get_cache, request_key
 from dspex_lab.lm.circuit import CircuitBreaker
-from dspex_lab.lm.history import HistoryEntry, inspect_history, remember
+from dspex_lab.lm.history import HistoryEntry, excerpt, inspect_history, remember
 from dspex_lab.lm.pricing import Price, cost, price_of
 from dspex_lab.lm.rate_limit import RateLimiter
 from dspex_lab.lm.retry import RetryPolicy
 from dspex_lab.lm.usage import Usage, record
 from dspex_lab.loop import run_sync
+from dspex_lab.options import check_number
 from dspex_lab.trace import events
 
 Message = dict[str, Any]
@@ -48,6 +48,7 @@ CONSTRUCTOR_OPTIONS = frozenset(
         "circuit_cooldown",
         "price",
         "headers",
+        "max_reply_bytes",
     }
 )
 """Client options fixed when the LM is made; passing one per call is an error."""
@@ -82,7 +83,7 @@ class _Shared:
 
         self.retry = RetryPolicy(options["num_retries"])
         rpm, tpm = options["rpm"], options["tpm"]
-        self.limiter = RateLimiter(rpm, tpm) if rpm or tpm else None
+        self.limiter = RateLimiter(rpm, tpm) if rpm is not None or tpm is not None else None
         self.breaker = CircuitBreaker(
             lm.model, options["circuit_threshold"], options["circuit_cooldown"], on_change=announce
         )
@@ -130,11 +131,11 @@ class BaseLM:
         self.history: deque[HistoryEntry] = deque(maxlen=self.history_size)
         self.usage = Usage()
         self._options = {
-            "num_retries": num_retries,
-            "rpm": rpm,
-            "tpm": tpm,
-            "circuit_threshold": circuit_threshold,
-            "circuit_cooldown": circuit_cooldown,
+            "num_retries": check_number("num_retries", num_retries, minimum=0, integer=True),
+            "rpm": check_number("rpm", rpm, above=0, optional=True, unit="requests per minute"),
+            "tpm": check_number("tpm", tpm, above=0, optional=True, unit="tokens per minute"),
+            "circuit_threshold": check_number("circuit_threshold", circuit_threshold, minimum=1, integer=True),
+            "circuit_cooldown": check_number("circuit_cooldown", circuit_cooldown, minimum=0, unit="seconds"),
         }
         self._shared = _Shared(self, self._options)
 
@@ -273,6 +274,7 @@ class BaseLM:
             None if entry.cost is None else 0.0,  # a hit costs nothing
             calls=1,
             cache_hits=1,
+            truncated=int(entry.finish_reason == "length"),
         )
         latency = (time.perf_counter() - start) * 1000
         return LMResponse(entry.text, usage, entry.model, entry.finish_reason, True, latency)
@@ -287,20 +289,23 @@ class BaseLM:
     ) -> LMResponse:
         shared = self._shared
         breaker, limiter, retry = shared.breaker, shared.limiter, shared.retry
-        estimate = _estimate_tokens(messages, params) if limiter is not None else 0
         start = time.perf_counter()
         attempt = 0
         try:
             while True:
                 attempt += 1
-                breaker.before()
+                if attempt == 1:
+                    # Only a new call meets the breaker: a retry finishes its own budget even
+                    # when its own failures (or its neighbours') opened the circuit meanwhile.
+                    await breaker.admit()
+                grant = None
                 if limiter is not None:
-                    wait = limiter.reserve(estimate)
-                    if wait > 0:
-                        await asyncio.sleep(wait)
+                    grant = await limiter.acquire(_prompt_chars(messages), params.get("max_tokens"))
                 try:
                     response = await self._agenerate(messages, params)
                 except LMError as error:
+                    if limiter is not None and grant is not None:
+                        limiter.settle(grant, 0, 0)
                     _judge(breaker, error)
                     delay = retry.delay(attempt, error)
                     if delay is None:
@@ -322,8 +327,13 @@ class BaseLM:
                     await retry.sleep(delay)
                     continue
                 except BaseException:
+                    if limiter is not None and grant is not None:
+                        limiter.cancel(grant)
                     breaker.released()
                     raise
+                if limiter is not None and grant is not None:
+                    usage = response.usage
+                    limiter.settle(grant, usage.prompt_tokens, usage.completion_tokens)
                 breaker.succeeded()
                 break
         finally:
@@ -332,10 +342,9 @@ class BaseLM:
         usage = response.usage
         usage.calls = 1
         usage.cache_hits = 0
+        usage.truncated = int(response.finish_reason == "length")
         if usage.cost is None:
             usage.cost = cost(self.price, usage.prompt_tokens, usage.completion_tokens)
-        if limiter is not None:
-            limiter.settle(estimate, usage.total_tokens)
         if cache is not None and key is not None:
             cache.put(
                 key,
@@ -367,7 +376,7 @@ class BaseLM:
     def _account(self, messages: list[Message], params: dict[str, Any], response: LMResponse) -> None:
         self.usage.add(response.usage)
         record(response.usage)
-        entry = HistoryEntry(messages, params, response)
+        entry = HistoryEntry(messages, params, excerpt(response))
         self.history.append(entry)
         remember(entry)
 
@@ -399,7 +408,6 @@ def _check_messages(messages: Any) -> None:
             )
 
 
-def _estimate_tokens(messages: list[Message], params: dict[str, Any]) -> int:
-    """A rough token count before the call (4 characters a token, plus the reply budget)."""
-    chars = sum(len(str(message.get("content", ""))) for message in messages)
-    return chars // 4 + int(params.get("max_tokens") or 0)
+def _prompt_chars(messages: list[Message]) -> int:
+    """The prompt's length in characters, from which the rate limiter estimates its tokens."""
+    return sum(len(str(message.get("content", ""))) for message in messages)

@@ -28,6 +28,8 @@ from dspex_lab import settings
 from dspex_lab.sqlite import connect
 
 FILENAME = "lm_cache.sqlite3"
+MEMORY_TEXT_LIMIT = 65_536
+"""Replies longer than this (characters) are kept on disk only, never in the memory tier."""
 ENV_VAR = settings.CACHE_DIR_ENV
 
 _SCHEMA = """
@@ -123,6 +125,9 @@ class ResponseCache:
             return None
         if row is None:
             return None
+        if not _readable(row):
+            self._warn_row(key, row)
+            return None
         entry = Entry(*row)
         self._remember(key, entry)
         return entry, "disk"
@@ -157,6 +162,8 @@ class ResponseCache:
         return connection.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def _remember(self, key: str, entry: Entry) -> None:
+        if len(entry.text) > MEMORY_TEXT_LIMIT:
+            return  # large replies are served from the file: the memory tier holds many small ones
         memory = self._memory
         with self._lock:
             memory[key] = entry
@@ -182,6 +189,15 @@ class ResponseCache:
         local.connection, local.pid = connection, os.getpid()
         return connection
 
+    def _warn_row(self, key: str, row: tuple[object, ...]) -> None:
+        """A damaged row is a miss (the call is made again and overwrites it), said once per key."""
+        warnings.warn(
+            f"the LM cache at {self.path} has a damaged row for key {key[:16]}... ({row!r:.120}); "
+            "it is ignored and replaced by a fresh reply. Delete the file if this repeats",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
     def _give_up(self, exc: Exception) -> None:
         """Keep working from memory when the file cannot be used, and say so once."""
         if not self._disabled:
@@ -193,6 +209,17 @@ class ResponseCache:
                 RuntimeWarning,
                 stacklevel=3,
             )
+
+
+_ROW_TYPES = (str, str, (str, type(None)), int, int, (float, int, type(None)))
+
+
+def _readable(row: tuple[object, ...]) -> bool:
+    """Whether a stored row has the types of an Entry (text, model, finish_reason, tokens, tokens, cost)."""
+    return len(row) == len(_ROW_TYPES) and all(
+        isinstance(value, kinds) and not isinstance(value, bool)  # type: ignore[arg-type]
+        for value, kinds in zip(row, _ROW_TYPES, strict=True)
+    )
 
 
 _caches: OrderedDict[Any, ResponseCache] = OrderedDict()

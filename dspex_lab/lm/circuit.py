@@ -1,14 +1,56 @@
-"""A circuit breaker: after N consecutive failures an LM fails fast until a cool-down has passed."""
+"""A circuit breaker: after N consecutive failures an LM fails fast until a cool-down has passed.
+
+Outside a run a call that meets an open circuit fails at once. Inside an
+evaluation or a compile (`circuit_wait` is set by the engine) it waits for the
+cool-down instead, for at most the run's `CircuitWait.limit` seconds, so a
+short outage delays the run rather than failing every remaining example; when
+the limit runs out the run stops and says why.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 
 from dspex_lab.errors import CircuitOpenError
+from dspex_lab.lm.secret import redact_text
+from dspex_lab.lm.wakeup import Wakeup
+from dspex_lab.options import check_number
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+class CircuitWait:
+    """How long the calls of one run wait for an open circuit, and whether that time ran out.
+
+    `on_wait(waiting, detail)` is told when the first call starts waiting
+    (`waiting=True`, `detail` says for what and how long) and when the last one
+    stops. `exhausted` holds the reason once a call waited `limit` seconds.
+    """
+
+    __slots__ = ("_waiting", "exhausted", "limit", "on_wait")
+
+    def __init__(self, limit: float, on_wait: Callable[[bool, str], None] | None = None) -> None:
+        self.limit = check_number("circuit_wait", limit, minimum=0, unit="seconds")
+        self.on_wait = on_wait
+        self.exhausted: str | None = None
+        self._waiting = 0
+
+    def _begin(self, detail: str) -> None:
+        self._waiting += 1
+        if self._waiting == 1 and self.on_wait is not None:
+            self.on_wait(True, detail)
+
+    def _end(self) -> None:
+        self._waiting -= 1
+        if self._waiting == 0 and self.on_wait is not None:
+            self.on_wait(False, "")
+
+
+circuit_wait: ContextVar[CircuitWait | None] = ContextVar("dspex_circuit_wait", default=None)
+"""The waiting rule of the run the current call belongs to (None: fail fast)."""
 
 
 class CircuitBreaker:
@@ -32,11 +74,9 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[str, int], None] | None = None,
     ) -> None:
-        if threshold < 1:
-            raise ValueError(f"circuit_threshold must be at least 1, got {threshold}")
         self.name = name
-        self.threshold = threshold
-        self.cooldown = cooldown
+        self.threshold = check_number("circuit_threshold", threshold, minimum=1, integer=True)
+        self.cooldown = check_number("circuit_cooldown", cooldown, minimum=0, unit="seconds")
         self.on_change = on_change
         self.clock = clock
         self._lock = threading.Lock()
@@ -44,6 +84,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._last_error = ""
+        self._wakeup = Wakeup()
 
     @property
     def state(self) -> str:
@@ -76,6 +117,52 @@ class CircuitBreaker:
                     provider=self.name.split("/", 1)[0],
                 )
 
+    async def admit(self) -> None:
+        """Let a new call through: at once, after waiting for the cool-down (inside a run), or raise.
+
+        Within a run (see `circuit_wait`) a call that meets an open or half-open
+        circuit waits until it closes or this call becomes the trial, for at
+        most the run's limit; then the run is marked exhausted and the call
+        raises CircuitOpenError. Elsewhere it raises at once.
+        """
+        if self._state == CLOSED:
+            return
+        rule = circuit_wait.get()
+        if rule is None or rule.limit <= 0:
+            self.before()
+            return
+        if rule.exhausted is not None:
+            raise CircuitOpenError(rule.exhausted, provider=self.name.split("/", 1)[0])
+        deadline = time.monotonic() + rule.limit
+        waiting = False
+        try:
+            while True:
+                seen = self._wakeup.generation
+                try:
+                    self.before()
+                    return
+                except CircuitOpenError as error:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        rule.exhausted = (
+                            f"the circuit breaker of {self.name} stayed open while calls waited "
+                            f"{rule.limit:g} s for it (circuit_wait={rule.limit:g}); last error: "
+                            f"{self._last_error}. The provider looks down: run again later (the same "
+                            "run_id resumes), or pass a larger circuit_wait= to wait longer"
+                        )
+                        raise CircuitOpenError(rule.exhausted, provider=error.provider) from None
+                    if not waiting:
+                        waiting = True
+                        rule._begin(
+                            f"circuit breaker of {self.name} open after {self._failures} failures; "
+                            f"waiting up to {min(left, error.retry_after or left):.1f} s for its cool-down"
+                        )
+                    pause = left if error.retry_after is None else min(left, error.retry_after)
+                    await self._wakeup.wait(max(pause, 0.001), seen)
+        finally:
+            if waiting:
+                rule._end()
+
     def succeeded(self) -> None:
         """The provider answered: close the circuit."""
         if self._state == CLOSED and self._failures == 0:
@@ -89,7 +176,7 @@ class CircuitBreaker:
         """The provider failed: count it, and open the circuit at the threshold or after a failed trial."""
         with self._lock:
             self._failures += 1
-            self._last_error = f"{type(error).__name__}: {error}"[:300]
+            self._last_error = redact_text(f"{type(error).__name__}: {error}")[:300]
             if self._state == HALF_OPEN or (self._state == CLOSED and self._failures >= self.threshold):
                 self._opened_at = self.clock()
                 self._set(OPEN)
@@ -106,5 +193,6 @@ class CircuitBreaker:
 
     def _set(self, state: str) -> None:
         self._state = state
+        self._wakeup.wake_all()
         if self.on_change is not None:
             self.on_change(state, self._failures)

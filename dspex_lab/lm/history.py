@@ -6,13 +6,15 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dspex_lab.lm.base import BaseLM, LMResponse
 
 RECENT_SIZE = 200
+MAX_TEXT = 20_000
+"""Longest reply text a history entry keeps; longer replies keep their start and a note."""
 
 
 @dataclass(slots=True)
@@ -26,6 +28,14 @@ class HistoryEntry:
 
 
 _recent: deque[HistoryEntry] = deque(maxlen=RECENT_SIZE)
+
+
+def excerpt(response: LMResponse) -> LMResponse:
+    """`response` as a history keeps it: itself, or a copy with its text cut to `MAX_TEXT` characters."""
+    text = response.text
+    if len(text) <= MAX_TEXT:
+        return response
+    return replace(response, text=text[:MAX_TEXT] + f"\n...[history keeps {MAX_TEXT:,} of {len(text):,} characters]")
 
 
 def remember(entry: HistoryEntry) -> None:

@@ -18,9 +18,14 @@ from dspex_lab.errors import ConfigurationError, LMError
 from dspex_lab.lm import transport
 from dspex_lab.lm.base import BaseLM, LMResponse, Message
 from dspex_lab.lm.retry import RETRYABLE_STATUSES
-from dspex_lab.lm.secret import Secret, redact, resolve_key
+from dspex_lab.lm.secret import Secret, redact_text, resolve_key
+from dspex_lab.options import check_number
+from dspex_lab.trace.payload import REDACTED
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+"""The largest reply body read (4 MiB: a chat reply is a few KB; more means a wrong endpoint or a runaway)."""
 
 _HINTS = {
     401: "check the API key (api_key= or ${env})",
@@ -34,7 +39,9 @@ class HTTPLM(BaseLM):
 
     `api_key` defaults to the provider's environment variable(s) (`env_keys`);
     `api_base` to the provider's public endpoint; `timeout` bounds each attempt,
-    in seconds; `headers` are sent with every request.
+    in seconds; `headers` are sent with every request; a reply body larger than
+    `max_reply_bytes` (default 4 MiB) is refused with an LMError instead of
+    being read into memory.
     """
 
     env_keys: ClassVar[tuple[str, ...]] = ()
@@ -50,16 +57,16 @@ class HTTPLM(BaseLM):
         api_base: str | None = None,
         timeout: float = 120.0,
         headers: Mapping[str, str] | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, **kwargs)
+        self.max_reply_bytes = check_number("max_reply_bytes", max_reply_bytes, minimum=1, integer=True)
         self.model_name = model.split("/", 1)[1] if "/" in model else model
         self.api_base = (api_base or self.default_api_base).rstrip("/")
         if not self.api_base.startswith(("http://", "https://")):
             raise ConfigurationError(f"api_base {self.api_base!r} must start with http:// or https://")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
-        self.timeout = float(timeout)
+        self.timeout = check_number("timeout", timeout, above=0, unit="seconds")
         self.extra_headers = dict(headers or {})
         self._api_key = resolve_key(api_key, self.env_keys)
         self._base_headers = {"Content-Type": "application/json", **self.static_headers, **self.extra_headers}
@@ -107,8 +114,15 @@ class HTTPLM(BaseLM):
         body = _dumps(self.payload(messages, params)).encode("utf-8")
         url = self.url()
         try:
-            reply = await transport.post(url, self._headers(), body, self.timeout)
+            reply = await transport.post(url, self._headers(), body, self.timeout, self.max_reply_bytes)
         except transport.TransportError as exc:
+            if exc.kind == "too_large":
+                raise LMError(
+                    f"{self.provider} at {url} sent a reply larger than max_reply_bytes={self.max_reply_bytes:,} "
+                    f"({exc}); it was not read. Lower max_tokens, check api_base, or pass a larger "
+                    "max_reply_bytes= to dx.LM",
+                    provider=self.provider,
+                ) from None
             what = {"timeout": "timed out", "truncated": "sent a cut-off reply", "connection": "could not be reached"}
             raise LMError(
                 self._redact(f"{self.provider} at {url} {what[exc.kind]}: {exc}"),
@@ -121,21 +135,30 @@ class HTTPLM(BaseLM):
             data = json.loads(reply.body)
         except ValueError:
             raise LMError(
-                f"{self.provider} at {url} answered 200 with a body that is not JSON: {_snippet(reply.body)}; "
-                f"check that api_base points at a{'n' if self.provider[0] in 'aeiou' else ''} "
-                f"{self.provider}-compatible API",
+                self._redact(
+                    f"{self.provider} at {url} answered 200 with a body that is not JSON: {_snippet(reply.body)}; "
+                    f"check that api_base points at a{'n' if self.provider[0] in 'aeiou' else ''} "
+                    f"{self.provider}-compatible API"
+                ),
                 provider=self.provider,
                 status=200,
             ) from None
         try:
-            return self.read_reply(data)
+            response = self.read_reply(data)
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise LMError(
-                f"{self.provider} at {url} answered 200 but the reply lacks {exc!s} where the "
-                f"{self.provider} format has it: {_snippet(reply.body)}",
+                self._redact(
+                    f"{self.provider} at {url} answered 200 but the reply lacks {_missing(exc)} where the "
+                    f"{self.provider} format has it: {_snippet(reply.body)}"
+                ),
                 provider=self.provider,
                 status=200,
             ) from None
+        key = self._api_key
+        if key is not None and key.reveal() and key.reveal() in response.text:
+            # A proxy that echoes the request into the reply: the key never reaches a cache or a result.
+            response.text = response.text.replace(key.reveal(), REDACTED)
+        return response
 
     def _status_error(self, reply: transport.HTTPReply) -> LMError:
         status = reply.status
@@ -161,7 +184,7 @@ class HTTPLM(BaseLM):
         )
 
     def _redact(self, text: str) -> str:
-        return redact(text, self._api_key)
+        return redact_text(text, self._api_key)
 
     def content_filtered(self, detail: str) -> LMError:
         """The error for a reply stopped by the provider's content filter (not retried)."""
@@ -170,6 +193,15 @@ class HTTPLM(BaseLM):
             "rephrase the input or handle this example separately",
             provider=self.provider,
         )
+
+
+def _missing(exc: Exception) -> str:
+    """What a reply lacked, from the error `read_reply` raised on it."""
+    if isinstance(exc, IndexError):
+        return "an entry (an empty list, such as choices: [])"
+    if isinstance(exc, KeyError):
+        return f"the field {exc.args[0]!r}" if exc.args else "a field"
+    return f"the expected shape ({type(exc).__name__}: {exc})"
 
 
 def _snippet(body: bytes, limit: int = 300) -> str:

@@ -7,6 +7,7 @@ import random
 from collections.abc import Awaitable, Callable
 
 from dspex_lab.errors import LMError
+from dspex_lab.options import check_number
 
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -31,9 +32,7 @@ class RetryPolicy:
         max_retry_after: float = 60.0,
         seed: int | None = None,
     ) -> None:
-        if num_retries < 0:
-            raise ValueError(f"num_retries must be 0 or more, got {num_retries}")
-        self.num_retries = num_retries
+        self.num_retries = check_number("num_retries", num_retries, minimum=0, integer=True)
         self.initial_delay = initial_delay
         self.max_delay = max_delay
         self.max_retry_after = max_retry_after

@@ -1,12 +1,31 @@
-"""API keys: held in a wrapper that never shows, pickles or copies its value into anything else."""
+"""API keys: held in a wrapper that never shows, pickles or copies its value into anything else.
+
+`redact_text` is the one redaction every text passes through before it reaches
+an error, an evaluation result, a file or a trace: it removes every key an LM
+was given (and keys found in the environment), and whatever follows an
+Authorization, x-api-key or Bearer marker, as a proxy echoing the request's
+headers would write it.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from dspex_lab.trace.events import register_secret
+from dspex_lab.trace.payload import REDACTED, redact_registered, register_secret
+
+_MARKERS = ("auth", "key", "bearer", "token")
+_ECHOED = re.compile(
+    r"""(?ix)
+    \b(authorization|proxy-authorization|x-api-key|x-goog-api-key|api[-_]?key|access[-_]?token)
+    (["']?\s*[:=]\s*["']?)            # the separator, as JSON, a header or a query string writes it
+    (bearer\s+|basic\s+|token\s+)?
+    [^\s"',;&}\]]{6,}
+    """
+)
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")
 
 
 class Secret:
@@ -68,8 +87,14 @@ def resolve_key(explicit: str | Secret | None, env_names: Sequence[str]) -> Secr
     return None
 
 
-def redact(text: str, secret: Secret | None) -> str:
-    """`text` with every occurrence of the key replaced by a placeholder."""
-    if secret is None or not secret.reveal() or secret.reveal() not in text:
-        return text
-    return text.replace(secret.reveal(), "[redacted]")
+def redact_text(text: str, *secrets: Secret | None) -> str:
+    """`text` without API keys: registered ones, `secrets`, and values after credential markers."""
+    text = redact_registered(text)
+    for secret in secrets:
+        if secret is not None and secret.reveal() and secret.reveal() in text:
+            text = text.replace(secret.reveal(), REDACTED)
+    lowered = text.lower()
+    if any(marker in lowered for marker in _MARKERS):
+        text = _ECHOED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}{REDACTED}", text)
+        text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    return text

@@ -41,7 +41,7 @@ _RECEIVED = re.compile(r"received (\d+) of (\d+) bytes")
 
 
 class TransportError(Exception):
-    """The request got no complete reply. `kind` is "timeout", "connection" or "truncated"."""
+    """The request got no complete reply. `kind` is "timeout", "connection", "truncated" or "too_large"."""
 
     def __init__(self, kind: str, message: str) -> None:
         self.kind = kind
@@ -118,15 +118,24 @@ def session() -> aiohttp.ClientSession:
     return _sessions.get()
 
 
-async def post(url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> HTTPReply:
-    """POST `body` to `url` and return the complete reply, or raise TransportError."""
+async def post(
+    url: str, headers: Mapping[str, str], body: bytes, timeout: float, max_bytes: int | None = None
+) -> HTTPReply:
+    """POST `body` to `url` and return the complete reply, or raise TransportError.
+
+    A reply body longer than `max_bytes` is not read on: TransportError "too_large".
+    """
     import aiohttp
 
     try:
         async with _sessions.get().post(
             url, data=body, headers=headers, timeout=_sessions.timeout(timeout)
         ) as response:
-            data = await response.read()
+            length = response.content_length
+            if max_bytes is None or (length is not None and length <= max_bytes):
+                data = await response.read()
+            else:
+                data = await _read_at_most(response, max_bytes)
             return HTTPReply(response.status, response.headers, data)
     except TimeoutError:
         raise TransportError("timeout", f"no complete reply within {timeout:g} s") from None
@@ -138,3 +147,17 @@ async def post(url: str, headers: Mapping[str, str], body: bytes, timeout: float
         raise ValueError(f"{url!r} is not a valid URL ({exc}); check api_base") from None
     except (aiohttp.ClientError, OSError) as exc:
         raise TransportError("connection", f"{type(exc).__name__}: {exc}") from None
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The body, or TransportError once it passes `max_bytes` (the rest is never read into memory)."""
+    declared = response.content_length
+    if declared is not None and declared > max_bytes:
+        raise TransportError("too_large", f"the reply announced {declared:,} bytes")
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(65_536):
+        size += len(chunk)
+        if size > max_bytes:
+            raise TransportError("too_large", f"the reply passed {max_bytes:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

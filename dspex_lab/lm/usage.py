@@ -8,13 +8,17 @@ from dataclasses import dataclass
 
 @dataclass(slots=True)
 class Usage:
-    """Tokens (and cost, when the price is known) of one or more LM calls."""
+    """Tokens (and cost, when the price is known) of one or more LM calls.
+
+    `truncated` counts the replies cut off at max_tokens (finish reason "length").
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None
     calls: int = 0
     cache_hits: int = 0
+    truncated: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -26,6 +30,7 @@ class Usage:
         self.completion_tokens += other.completion_tokens
         self.calls += other.calls
         self.cache_hits += other.cache_hits
+        self.truncated += other.truncated
         if other.cost is not None:
             self.cost = (self.cost or 0.0) + other.cost
 
@@ -43,6 +48,7 @@ class Usage:
             "cost": self.cost,
             "calls": self.calls,
             "cache_hits": self.cache_hits,
+            "truncated": self.truncated,
         }
 
 
@@ -69,6 +75,11 @@ class track_usage:
         _scope.reset(self._token)
         if self._outer is not None:
             self._outer.add(self.total)
+
+
+def current_usage() -> Usage | None:
+    """The total of the innermost `track_usage()` block so far, or None outside one."""
+    return _scope.get()
 
 
 def record(usage: Usage) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -167,13 +168,21 @@ class Module:
             "predictors": {name: predictor.dump_predictor_state() for name, predictor in self._state_items()},
         }
 
-    def load_state(self, state: dict[str, Any], source: str = "state") -> None:
-        """Load what `dump_state` produced into this program, in place, after checking it fits."""
+    def load_state(self, state: dict[str, Any], source: str = "state", *, allow_unsafe_lm_state: bool = False) -> None:
+        """Load what `dump_state` produced into this program, in place, after checking it fits.
+
+        Saved `lm_kwargs` keep only sampling parameters (temperature, max_tokens,
+        stop, ...): a file cannot switch the billed model, the endpoint, the
+        credentials or the request's shape unless `allow_unsafe_lm_state=True`;
+        ignored keys are named in a warning.
+        """
         if not isinstance(state, dict) or state.get("format") != SAVE_FORMAT:
             raise ValueError(f"{source} is not a saved dspex_lab program (no 'format': '{SAVE_FORMAT}')")
         if state.get("version") != SAVE_VERSION:
             raise ValueError(f"{source} has format version {state.get('version')}; this dspex_lab reads {SAVE_VERSION}")
         saved = state.get("predictors", {})
+        if not isinstance(saved, dict):
+            raise ValueError(f"{source}: 'predictors' must be an object of name -> predictor state, got {saved!r:.80}")
         mine = dict(self._state_items())
         if set(saved) != set(mine):
             raise ValueError(
@@ -181,7 +190,13 @@ class Module:
                 f"the program has {sorted(mine)}"
             )
         for name, predictor in mine.items():
-            predictor.load_predictor_state(saved[name], where=f"{source}, predictor {name!r}")
+            where = f"{source}, predictor {name!r}"
+            entry = check_saved_predictor(saved[name], where)
+            entry["lm_kwargs"] = safe_lm_kwargs(entry.get("lm_kwargs") or {}, where, allow_unsafe_lm_state)
+            try:
+                predictor.load_predictor_state(entry, where=where)
+            except (AttributeError, TypeError, KeyError) as exc:
+                raise ValueError(f"{where} holds a value of the wrong type ({type(exc).__name__}: {exc})") from None
 
     def save(self, path: str | Path) -> Path:
         """Write the program's state to a JSON file (never pickle: loading it runs no code)."""
@@ -203,24 +218,85 @@ class Module:
         return "\n".join(lines) if len(lines) > 2 else f"{type(self).__name__}()"
 
 
-def load(path: str | Path, into: Module | type[Module]) -> Module:
+def load(path: str | Path, into: Module | type[Module], *, allow_unsafe_lm_state: bool = False) -> Module:
     """Read a program saved with `save()` into a fresh copy of `into` (an instance or a class).
 
-    `into` itself is left untouched; the file must match its predictors and signatures.
+    `into` itself is left untouched; the file must match its predictors and
+    signatures. See `Module.load_state` for `allow_unsafe_lm_state`.
     """
     source = Path(path)
+    hint = "was it written by program.save()? Save the program again to replace it"
     try:
         state = json.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"no saved program at {source}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{source} is not UTF-8 text (byte {exc.start} cannot be decoded); {hint}") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{source} is not valid JSON ({exc}); was it written by program.save()?") from None
+        raise ValueError(f"{source} is not valid JSON ({exc}); {hint}") from None
+    except RecursionError:
+        raise ValueError(f"{source} nests its JSON deeper than Python can read; {hint}") from None
     program = into() if isinstance(into, type) else into.deepcopy()
-    program.load_state(state, source=str(source))
+    program.load_state(state, source=str(source), allow_unsafe_lm_state=allow_unsafe_lm_state)
     return program
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+SAMPLING_KEYS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "repeat_penalty",
+        "logit_bias",
+        "reasoning_effort",
+    }
+)
+"""The `lm_kwargs` a saved program may set; anything else (model, endpoint, keys, headers,
+messages, tools, extra bodies) shapes the request or the bill and needs allow_unsafe_lm_state."""
+
+_PREDICTOR_FIELDS = {"signature": str, "instructions": str, "fields": list, "demos": list, "lm_kwargs": dict}
+
+
+def check_saved_predictor(entry: Any, where: str) -> dict[str, Any]:
+    """A saved predictor's state, with each field's type checked (a ValueError names the field)."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be an object, got {type(entry).__name__}")
+    for key, kind in _PREDICTOR_FIELDS.items():
+        value = entry.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise ValueError(f"{where}: field {key!r} must be a {kind.__name__}, got {type(value).__name__}")
+    for index, field in enumerate(entry.get("fields") or []):
+        if not isinstance(field, dict) or not isinstance(field.get("name"), str):
+            raise ValueError(f"{where}: fields[{index}] must be an object with a 'name', got {field!r:.80}")
+    for index, demo in enumerate(entry.get("demos") or []):
+        if not isinstance(demo, dict):
+            raise ValueError(f"{where}: demos[{index}] must be an object of fields, got {type(demo).__name__}")
+    return dict(entry)
+
+
+def safe_lm_kwargs(saved: dict[str, Any], where: str, allow_unsafe: bool) -> dict[str, Any]:
+    """`saved` without keys outside `SAMPLING_KEYS` (warned about), unless `allow_unsafe`."""
+    if allow_unsafe:
+        return dict(saved)
+    ignored = sorted(key for key in saved if key not in SAMPLING_KEYS)
+    if ignored:
+        warnings.warn(
+            f"{where}: ignored saved lm_kwargs {ignored}: a saved program may set sampling parameters "
+            f"only ({', '.join(sorted(SAMPLING_KEYS))}); pass allow_unsafe_lm_state=True to load them "
+            "from a file you trust",
+            UserWarning,
+            stacklevel=4,
+        )
+    return {key: value for key, value in saved.items() if key in SAMPLING_KEYS}
 
 
 def _attributes(module: Module) -> Iterator[tuple[str, Any]]:

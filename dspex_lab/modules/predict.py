@@ -219,7 +219,7 @@ class Predict(Module):
                 raise
             if traced:
                 events.emit("adapter.parse", where, {"adapter": adapter.name, "fields": fields})
-            prediction = Prediction(fields, raw=response.text, usage=usage)
+            prediction = Prediction(fields, raw=response.text, usage=usage, finish_reason=response.finish_reason)
             note_call(self, inputs, prediction)
             return prediction
 

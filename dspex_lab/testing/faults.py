@@ -7,7 +7,15 @@ Kinds are HTTP statuses ("429", "500", "503", "529", "400", "401", "403",
 - "malformed": a 200 whose body is not JSON;
 - "truncated": the connection closes halfway through the body;
 - "disconnect": the connection closes without any reply;
-- "content_filter": a reply stopped by the provider's content filter.
+- "content_filter": a reply stopped by the provider's content filter;
+- "length": a reply cut off at the token limit (finish reason "length") whose
+  partial text is the first half of the full reply;
+- "echo": a 200 whose JSON body is not the provider's format but echoes the
+  request's headers (Authorization included), as a misconfigured proxy does;
+- "huge": a 200 reply whose text is `size` bytes long.
+
+`ProviderServer.outage(seconds)` answers every request with an error status
+for a stretch of time, on the server's clock.
 """
 
 from __future__ import annotations
@@ -17,30 +25,33 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SPECIAL_KINDS = ("slow", "malformed", "truncated", "disconnect", "content_filter")
+SPECIAL_KINDS = ("slow", "malformed", "truncated", "disconnect", "content_filter", "length", "echo", "huge")
 STATUS_KINDS = ("400", "401", "403", "404", "429", "500", "502", "503", "504", "529")
 KINDS = STATUS_KINDS + SPECIAL_KINDS
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One injected fault. `retry_after` (seconds) is sent as a Retry-After header."""
+    """One injected fault. `retry_after` (seconds) is sent as a Retry-After header; `size` is a huge reply's bytes."""
 
     kind: str
     retry_after: float | None = None
     delay: float = 0.0
     message: str | None = None
+    size: int = 0
 
     @classmethod
     def make(cls, kind: str | int, **options: Any) -> Fault:
         kind = str(kind)
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known kinds are {list(KINDS)}")
-        unknown = sorted(set(options) - {"retry_after", "delay", "message"})
+        unknown = sorted(set(options) - {"retry_after", "delay", "message", "size"})
         if unknown:
-            raise TypeError(f"unknown fault option(s) {unknown}; use retry_after=, delay= or message=")
+            raise TypeError(f"unknown fault option(s) {unknown}; use retry_after=, delay=, message= or size=")
         if kind == "slow" and not options.get("delay"):
             raise ValueError("a 'slow' fault needs delay=<seconds>")
+        if kind == "huge" and not options.get("size"):
+            raise ValueError("a 'huge' fault needs size=<bytes>")
         return cls(kind, **options)
 
     def to_dict(self) -> dict[str, Any]:

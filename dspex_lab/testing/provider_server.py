@@ -39,8 +39,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dspex_lab.testing.faults import Fault, FaultPlan
@@ -113,6 +114,8 @@ class ProviderServer:
         self.latency = latency
         self.api_key = api_key
         self.faults = FaultPlan()
+        self.clock: Callable[[], float] = time.monotonic
+        self._outage: tuple[float, int] | None = None  # (until, status) on self.clock
         self.served = 0
         self._records: deque[dict[str, Any]] = deque(maxlen=record)
         self._http = HTTPServer(self.handle)
@@ -138,9 +141,16 @@ class ProviderServer:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+        self._outage = None
+
+    def outage(self, seconds: float, status: int = 503) -> None:
+        """From now on, for `seconds` on `self.clock`, every provider request gets HTTP `status`."""
+        Fault.make(str(status))
+        self._outage = (self.clock() + seconds, status)
 
     def requests(self) -> list[dict[str, Any]]:
-        """The recorded provider requests, oldest first: provider, path, headers, body, fault."""
+        """The recorded provider requests, oldest first: at (server clock), tokens (of the reply), provider, path,
+        headers, body, fault."""
         return list(self._records)
 
     def reset(self) -> None:
@@ -172,8 +182,16 @@ class ProviderServer:
         except ValueError:
             return Response(400, _json(wire.error(400, "We could not parse the JSON body of your request.")))
         fault = self.faults.next_fault()
+        outage = self._outage
+        if outage is not None and fault is None:
+            if self.clock() < outage[0]:
+                fault = Fault(str(outage[1]))
+            else:
+                self._outage = None
         self._records.append(
             {
+                "at": self.clock(),
+                "tokens": 0,
                 "provider": wire.name,
                 "path": request.path,
                 "query": request.query,
@@ -182,6 +200,7 @@ class ProviderServer:
                 "fault": fault.kind if fault else None,
             }
         )
+        entry = self._records[-1]
         parsed: ProviderRequest | None = None
         refusal: WireError | None = None
         try:
@@ -195,10 +214,20 @@ class ProviderServer:
         if refusal is not None:
             return Response(refusal.status, _json(wire.error(refusal.status, refusal.message)), delay=delay)
         assert parsed is not None
+        if fault is not None and fault.kind == "echo":
+            return Response(200, _json({"echo": {"path": request.path, "headers": dict(request.headers)}}), delay=delay)
         if fault is not None and fault.kind == "content_filter":
             reply = Reply("", "content_filter", max(1, count_tokens(parsed.prompt_text)), 0)
+        elif fault is not None and fault.kind == "huge":
+            reply = Reply("x" * fault.size, "stop", max(1, count_tokens(parsed.prompt_text)), 1)
+        elif fault is not None and fault.kind == "length":
+            full = shape_reply(parsed, self.responder(parsed))
+            words = full.text.split(" ")
+            text = " ".join(words[: max(1, len(words) // 2)])
+            reply = Reply(text, "length", full.prompt_tokens, count_tokens(text))
         else:
             reply = shape_reply(parsed, self.responder(parsed))
+        entry["tokens"] = reply.prompt_tokens + reply.completion_tokens
         payload = _json(wire.reply(parsed, reply, serial))
         if fault is not None and fault.kind == "malformed":
             return Response(200, payload[: len(payload) // 2], delay=delay)
@@ -247,6 +276,9 @@ class ProviderServer:
                 else:
                     self.inject(kind, args.pop("count", 1), **args)
                 return Response(200, _json({"pending": self.faults.pending()}))
+            if action == "/outage" and request.method == "POST":
+                self.outage(float(args["seconds"]), int(args.get("status", 503)))
+                return Response(200, _json({"ok": True}))
             if action == "/faults" and request.method == "DELETE":
                 self.clear_faults()
                 return Response(200, _json({"pending": 0}))
@@ -357,6 +389,9 @@ class RemoteProviderServer:
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
+
+    def outage(self, seconds: float, status: int = 503) -> None:
+        self._call("POST", "/outage", {"seconds": seconds, "status": status})
 
     def requests(self) -> list[dict[str, Any]]:
         return self._call("GET", "/requests")["requests"]

@@ -246,10 +246,16 @@ def _clean(value: Any, max_text: int, max_items: int | None, depth: int) -> Any:
     return _clean_text(repr(value), max_text)
 
 
-def _clean_text(text: str, max_text: int) -> str:
+def redact_registered(text: str) -> str:
+    """`text` with every registered secret replaced by `REDACTED`."""
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    return text
+
+
+def _clean_text(text: str, max_text: int) -> str:
+    text = redact_registered(text)
     if len(text) > max_text:
         text = text[:max_text] + f"...[cut {len(text) - max_text} chars]"
     return text

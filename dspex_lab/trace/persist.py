@@ -67,7 +67,8 @@ def save(path: str | Path, store: EventStore | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     table = _arrow_table(source)
     tmp = target.with_name(target.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    # Page checksums: a flipped byte on disk is reported on load, never read as other events.
+    pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
     tmp.replace(target)
     return target
 
@@ -135,14 +136,31 @@ def load(path: str | Path, *, max_events: int | None = None) -> EventStore:
     return store
 
 
+def _damaged(source: Path, detail: str) -> ValueError:
+    return ValueError(
+        f"the trace file {source} is damaged: {detail}. It cannot be read as it is; load an earlier "
+        "copy, or save the trace again from the kernel that recorded it"
+    )
+
+
 def _read_parquet(source: Path) -> tuple[dict[str, list[Any]], str | None]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(source)
+    try:
+        table = pq.read_table(source, page_checksum_verification=True)
+    except (pa.ArrowException, OSError) as exc:
+        raise _damaged(source, f"{type(exc).__name__}: {exc}") from None
     meta = (table.schema.metadata or {}).get(FORMAT.encode())
     if meta is None:
         raise ValueError(f"{source} is a Parquet file but not a dspex_lab trace (no '{FORMAT}' metadata)")
-    info = json.loads(meta)
+    try:
+        info = json.loads(meta)
+    except ValueError as exc:
+        raise _damaged(source, f"its '{FORMAT}' metadata is not JSON ({exc})") from None
+    missing = [name for name in (*FIELDS, "seq") if name not in table.column_names]
+    if missing:
+        raise _damaged(source, f"columns {missing} are missing")
     if info.get("version") != VERSION:
         raise ValueError(f"{source} holds trace format version {info.get('version')}; this dspex_lab reads {VERSION}")
     table = table.sort_by([("ts", "ascending"), ("seq", "ascending")])
@@ -155,13 +173,16 @@ def _read_sqlite(source: Path) -> tuple[dict[str, list[Any]], str | None]:
     try:
         try:
             rows = conn.execute(
-                "SELECT store, ts, kind, run_id, span_id, parent_id, component, task, correlation_id, payload "
+                "SELECT store, ts, kind, run_id, span_id, parent_id, component, task, correlation_id, payload, id "
                 "FROM events ORDER BY ts, id"
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{source} is a SQLite file but not a dspex_lab trace ({exc})") from None
     finally:
         conn.close()
+    for row in rows:
+        _check_row(source, row)
+    rows = [row[:10] for row in rows]
     stores = list(dict.fromkeys(row[0] for row in rows))
     offsets = _id_offsets(rows, stores)
     columns: dict[str, list[Any]] = {name: [] for name in FIELDS}
@@ -180,6 +201,35 @@ def _read_sqlite(source: Path) -> tuple[dict[str, list[Any]], str | None]:
         )
         columns["payload"].append(payload)
     return columns, stores[0] if len(stores) == 1 else None
+
+
+_ROW_TYPES = (
+    ("store", (str,), False),
+    ("ts", (int,), False),
+    ("kind", (str,), False),
+    ("run_id", (str,), True),
+    ("span_id", (int,), True),
+    ("parent_id", (int,), True),
+    ("component", (str,), False),
+    ("task", (str,), False),
+    ("correlation_id", (str,), True),
+    ("payload", (str,), True),
+)
+
+
+def _check_row(source: Path, row: tuple[Any, ...]) -> None:
+    """A ValueError naming the row and column of a SQLite trace row that cannot be an event."""
+    for (name, kinds, nullable), value in zip(_ROW_TYPES, row, strict=False):
+        if value is None and nullable:
+            continue
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise _damaged(source, f"events row id={row[10]} has {value!r:.60} in column {name}")
+    payload = row[9]
+    if payload is not None:
+        try:
+            json.loads(payload)
+        except ValueError as exc:
+            raise _damaged(source, f"events row id={row[10]} has a payload that is not JSON ({exc})") from None
 
 
 def _id_offsets(rows: list[tuple[Any, ...]], stores: list[str]) -> dict[str, int]:

@@ -281,8 +281,10 @@ def test_a_failure_of_the_outcome_callback_propagates_and_ends_the_run(trace_sto
     [
         ({"concurrency": 0}, "concurrency must be a whole number >= 1, got 0"),
         ({"concurrency": 2.5}, "concurrency must be a whole number >= 1, got 2.5"),
-        ({"timeout": 0}, "timeout must be a number of seconds > 0 or None, got 0"),
+        ({"timeout": 0}, "timeout must be a finite number of seconds > 0 or None, got 0"),
+        ({"timeout": float("nan")}, "timeout must be a finite number of seconds > 0 or None, got nan"),
         ({"max_errors": -1}, "max_errors must be a whole number >= 0 or None, got -1"),
+        ({"circuit_wait": float("inf")}, "circuit_wait must be a finite number of seconds >= 0, got inf"),
     ],
 )
 def test_bad_limits_are_refused_before_anything_runs(limits, message):

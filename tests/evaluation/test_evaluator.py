@@ -270,8 +270,16 @@ def test_bad_arguments_are_refused_with_the_fix():
         dx.evaluate(lambda question: question, devset(1), exact_match)
     with pytest.raises(ValueError, match="pass run_id= with it"):
         dx.evaluate(program, devset(1), exact_match, db_path="x.sqlite3")
-    with pytest.raises(TypeError, match="failure_score must be a number"):
+    with pytest.raises(TypeError, match=r"failure_score must be a finite number, got '0' \(str\)"):
         dx.evaluate(program, devset(1), exact_match, failure_score="0")
+    with pytest.raises(ValueError, match=r"failure_score must be a finite number, got nan"):
+        dx.evaluate(program, devset(1), exact_match, failure_score=float("nan"))
+    with pytest.raises(ValueError, match=r"timeout must be a finite number of seconds > 0 or None, got nan"):
+        dx.evaluate(program, devset(1), exact_match, timeout=float("nan"))
+    with pytest.raises(TypeError, match=r"concurrency must be a whole number >= 1, got True \(bool\)"):
+        dx.evaluate(program, devset(1), exact_match, concurrency=True)
+    with pytest.raises(ValueError, match=r"timeout must be a finite number of seconds > 0 or None, got inf"):
+        dx.Evaluate(devset=devset(1), timeout=float("inf"))
     with pytest.raises(TypeError, match="Evaluate needs a metric"):
         dx.Evaluate(devset=devset(1))(program)
 

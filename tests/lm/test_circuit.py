@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from dspex_lab.errors import CircuitOpenError
-from dspex_lab.lm.circuit import CircuitBreaker
+from dspex_lab.lm.circuit import CircuitBreaker, CircuitWait, circuit_wait
 
 
 def breaker(clock, changes=None) -> CircuitBreaker:
@@ -79,6 +81,93 @@ def test_a_trial_that_ends_without_a_verdict_hands_the_trial_on(clock):
     assert b.state == "half_open"
 
 
-def test_threshold_must_be_positive(clock):
-    with pytest.raises(ValueError, match="circuit_threshold"):
-        CircuitBreaker("m", threshold=0, clock=clock)
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        ({"threshold": 0}, r"circuit_threshold must be a whole number >= 1, got 0"),
+        ({"threshold": 2.5}, r"circuit_threshold must be a whole number >= 1, got 2.5 \(not a whole number\)"),
+        ({"cooldown": float("nan")}, r"circuit_cooldown must be a finite number of seconds >= 0, got nan"),
+        ({"cooldown": -1}, r"circuit_cooldown must be .* >= 0, got -1"),
+    ],
+)
+def test_threshold_and_cooldown_are_checked(clock, options, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        CircuitBreaker("m", clock=clock, **options)
+
+
+def test_the_last_error_in_the_message_is_redacted(clock):
+    b = breaker(clock)
+    for _ in range(3):
+        b.failed(RuntimeError('proxy said {"authorization": "Bearer sk-live-abcdef123456"}'))
+    with pytest.raises(CircuitOpenError) as info:
+        b.before()
+    assert "sk-live-abcdef123456" not in str(info.value)
+    assert "[redacted]" in str(info.value)
+
+
+# -- waiting inside a run -----------------------------------------------------------------------------
+
+
+def test_outside_a_run_an_open_circuit_fails_at_once():
+    b = CircuitBreaker("openai/m", threshold=1, cooldown=30)
+    b.failed(RuntimeError("503"))
+    with pytest.raises(CircuitOpenError, match="open after 1 consecutive failures"):
+        asyncio.run(b.admit())
+
+
+def test_inside_a_run_a_call_waits_for_the_circuit_to_close_and_says_so():
+    b = CircuitBreaker("openai/m", threshold=1, cooldown=30)
+    told: list[tuple[bool, str]] = []
+
+    async def scenario() -> str:
+        token = circuit_wait.set(CircuitWait(60, lambda on, detail: told.append((on, detail))))
+        try:
+            b.failed(RuntimeError("503"))
+            waiting = asyncio.create_task(b.admit())
+            await asyncio.sleep(0)
+            assert not waiting.done()
+            b.succeeded()  # a retry in flight got through: the circuit closes and the waiter goes on
+            await waiting
+            return b.state
+        finally:
+            circuit_wait.reset(token)
+
+    assert asyncio.run(scenario()) == "closed"
+    assert [on for on, _ in told] == [True, False]
+    assert "circuit breaker of openai/m open after 1 failures" in told[0][1]
+
+
+def test_after_the_cooldown_one_waiting_call_is_the_trial_and_the_others_wait_for_it():
+    b = CircuitBreaker("openai/m", threshold=1, cooldown=0.05)
+
+    async def scenario() -> list[str]:
+        token = circuit_wait.set(CircuitWait(30))
+        try:
+            b.failed(RuntimeError("503"))
+            first, second = asyncio.create_task(b.admit()), asyncio.create_task(b.admit())
+            done, pending = await asyncio.wait({first, second}, return_when=asyncio.FIRST_COMPLETED)
+            states = [b.state, f"{len(pending)} waiting"]
+            b.succeeded()  # the trial succeeded
+            await asyncio.gather(first, second)
+            return [*states, b.state]
+        finally:
+            circuit_wait.reset(token)
+
+    assert asyncio.run(scenario()) == ["half_open", "1 waiting", "closed"]
+
+
+def test_a_call_that_waited_the_whole_limit_marks_the_run_exhausted():
+    b = CircuitBreaker("openai/m", threshold=1, cooldown=30)
+    rule = CircuitWait(0.05)
+
+    async def scenario() -> None:
+        token = circuit_wait.set(rule)
+        try:
+            b.failed(RuntimeError("HTTP 503"))
+            await b.admit()
+        finally:
+            circuit_wait.reset(token)
+
+    with pytest.raises(CircuitOpenError, match=r"stayed open while calls waited 0.05 s for it \(circuit_wait=0.05\)"):
+        asyncio.run(scenario())
+    assert rule.exhausted is not None and "pass a larger circuit_wait=" in rule.exhausted

@@ -66,7 +66,7 @@ class WrongShapeServer(ProviderServer):
 
 def test_a_reply_of_the_wrong_shape_names_what_is_missing():
     with WrongShapeServer() as server:
-        with pytest.raises(LMError, match="answered 200 but the reply lacks 'choices'") as info:
+        with pytest.raises(LMError, match="answered 200 but the reply lacks the field 'choices'") as info:
             make_lm(server)("hi")
         assert info.value.status == 200
 

@@ -11,7 +11,7 @@ import pytest
 
 import dspex_lab as dx
 from dspex_lab.errors import LMError
-from dspex_lab.lm.secret import Secret, redact, resolve_key
+from dspex_lab.lm.secret import Secret, redact_text, resolve_key
 
 FAKE_KEY = "sk-FAKE-never-leak-5f3e9a7c1b2d"
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -92,5 +92,7 @@ def test_an_explicit_key_wins_over_the_environment_and_the_first_set_variable_wi
 
 
 def test_redact_replaces_every_occurrence():
-    assert redact(f"bad key {FAKE_KEY}, again {FAKE_KEY}", Secret(FAKE_KEY)) == "bad key [redacted], again [redacted]"
-    assert redact("nothing to hide", None) == "nothing to hide"
+    assert (
+        redact_text(f"bad key {FAKE_KEY}, again {FAKE_KEY}", Secret(FAKE_KEY)) == "bad key [redacted], again [redacted]"
+    )
+    assert redact_text("nothing to hide", None) == "nothing to hide"

@@ -7,7 +7,7 @@ from dspex_lab.lm.usage import Usage, record
 
 
 def test_usage_adds_tokens_calls_hits_and_known_costs():
-    total = Usage(10, 5, 0.5, calls=1) + Usage(3, 2, None, calls=1, cache_hits=1)
+    total = Usage(10, 5, 0.5, calls=1) + Usage(3, 2, None, calls=1, cache_hits=1, truncated=1)
     assert total.to_dict() == {
         "prompt_tokens": 13,
         "completion_tokens": 7,
@@ -15,6 +15,7 @@ def test_usage_adds_tokens_calls_hits_and_known_costs():
         "cost": 0.5,
         "calls": 2,
         "cache_hits": 1,
+        "truncated": 1,
     }
     assert Usage().cost is None
 
