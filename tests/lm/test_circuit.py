@@ -145,7 +145,7 @@ def test_after_the_cooldown_one_waiting_call_is_the_trial_and_the_others_wait_fo
         try:
             b.failed(RuntimeError("503"))
             first, second = asyncio.create_task(b.admit()), asyncio.create_task(b.admit())
-            done, pending = await asyncio.wait({first, second}, return_when=asyncio.FIRST_COMPLETED)
+            _done, pending = await asyncio.wait({first, second}, return_when=asyncio.FIRST_COMPLETED)
             states = [b.state, f"{len(pending)} waiting"]
             b.succeeded()  # the trial succeeded
             await asyncio.gather(first, second)
@@ -170,4 +170,5 @@ def test_a_call_that_waited_the_whole_limit_marks_the_run_exhausted():
 
     with pytest.raises(CircuitOpenError, match=r"stayed open while calls waited 0.05 s for it \(circuit_wait=0.05\)"):
         asyncio.run(scenario())
-    assert rule.exhausted is not None and "pass a larger circuit_wait=" in rule.exhausted
+    assert rule.exhausted is not None
+    assert "pass a larger circuit_wait=" in rule.exhausted
