@@ -12,6 +12,7 @@ Kinds are HTTP statuses ("429", "500", "503", "529", "400", "401", "403",
   partial text is the first half of the full reply;
 - "echo": a 200 whose JSON body is not the provider's format but echoes the
   request's headers (Authorization included), as a misconfigured proxy does;
+- "echo_html": the same echo as an HTML page;
 - "huge": a 200 reply whose text is `size` bytes long.
 
 `ProviderServer.outage(seconds)` answers every request with an error status
@@ -25,7 +26,17 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SPECIAL_KINDS = ("slow", "malformed", "truncated", "disconnect", "content_filter", "length", "echo", "huge")
+SPECIAL_KINDS = (
+    "slow",
+    "malformed",
+    "truncated",
+    "disconnect",
+    "content_filter",
+    "length",
+    "echo",
+    "echo_html",
+    "huge",
+)
 STATUS_KINDS = ("400", "401", "403", "404", "429", "500", "502", "503", "504", "529")
 KINDS = STATUS_KINDS + SPECIAL_KINDS
 

@@ -216,6 +216,10 @@ class ProviderServer:
         assert parsed is not None
         if fault is not None and fault.kind == "echo":
             return Response(200, _json({"echo": {"path": request.path, "headers": dict(request.headers)}}), delay=delay)
+        if fault is not None and fault.kind == "echo_html":
+            lines = "".join(f"<li>{name}: {value}</li>" for name, value in request.headers.items())
+            page = f"<html><body><h1>Proxy</h1><ul>{lines}</ul></body></html>".encode()
+            return Response(200, page, content_type="text/html", delay=delay)
         if fault is not None and fault.kind == "content_filter":
             reply = Reply("", "content_filter", max(1, count_tokens(parsed.prompt_text)), 0)
         elif fault is not None and fault.kind == "huge":

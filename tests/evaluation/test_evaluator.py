@@ -329,6 +329,123 @@ def test_a_provider_error_on_one_request_fails_only_its_example():
     assert result.usage.calls == 11
 
 
+# -- faults at the provider -----------------------------------------------------------------------------
+
+
+class ServerClock:
+    """The loopback server's clock, moved by the test: an outage ends when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_short_outage_with_default_settings_is_ridden_out_without_errors():
+    with ProviderServer(responder=answer_correctly) as server:
+        lm = dx.LM("openai/test", api_base=server.url, api_key="x", cache=False)
+        server.outage(0.3)  # every request answers 503 for the next 0.3 s
+        result = dx.evaluate(dx.Predict("question -> answer", lm=lm), numbered(24), exact_match, concurrency=8,
+                             progress=False)  # fmt: skip
+    # Before: retries in flight failed at the breaker their failures opened, and every later example with them.
+    assert (result.status, len(result.errors), result.score) == ("completed", 0, 1.0)
+    assert sum(record["fault"] == "503" for record in server.requests()) >= 8
+
+
+def test_calls_that_meet_an_open_breaker_wait_for_it_and_the_wait_shows_in_progress():
+    clock = ServerClock()
+    with ProviderServer(responder=answer_correctly) as server:
+        server.clock = clock
+        lm = dx.LM("openai/test", api_base=server.url, api_key="x", cache=False, num_retries=0,
+                   circuit_threshold=2, circuit_cooldown=0.2)  # fmt: skip
+        server.outage(3600)
+
+        def end_outage() -> None:
+            clock.now = 7200  # the four requests in flight have failed: the provider is back
+
+        recorder = Recorder(when_done=4, action=end_outage)
+        result = dx.evaluate(dx.Predict("question -> answer", lm=lm), numbered(20), exact_match, concurrency=4,
+                             progress=recorder)  # fmt: skip
+    assert result.status == "completed"
+    assert len(result.errors) == 4  # the requests the outage met; the other 16 waited for the cool-down
+    waits = [event.payload for event in recorder.events if event.kind == "evaluate.wait"]
+    assert [wait["waiting"] for wait in waits] == [True, False]
+    assert "circuit breaker of openai/test open" in waits[0]["reason"]
+
+
+def test_a_real_outage_stops_the_run_after_circuit_wait_and_says_how_to_wait_longer(tmp_path):
+    with ProviderServer(responder=answer_correctly) as server:
+        server.clock = ServerClock()
+        lm = dx.LM("openai/test", api_base=server.url, api_key="x", cache=False, num_retries=0,
+                   circuit_threshold=2, circuit_cooldown=0.05)  # fmt: skip
+        server.outage(3600)
+        result = dx.evaluate(dx.Predict("question -> answer", lm=lm), numbered(40), exact_match, concurrency=4,
+                             circuit_wait=0.3, run_id="down", db_path=tmp_path / "runs", progress=False)  # fmt: skip
+    assert result.status == "stopped"
+    assert "circuit_wait=0.3" in result.reason
+    assert "pass a larger circuit_wait=" in result.reason
+    assert result.finished < 40
+
+
+def test_a_reply_cut_at_max_tokens_is_an_error_row_unless_allowed():
+    def reply(request: Any) -> str:
+        return answer_correctly(request).replace("\n\n[[ ## completed", " and some more words\n\n[[ ## completed")
+
+    with ProviderServer(responder=reply) as server:
+        lm = dx.LM("openai/test", api_base=server.url, api_key="x", cache=False)
+        program = dx.Predict("question -> answer", lm=lm)
+        contains = lambda example, prediction: example.answer in prediction.answer  # noqa: E731
+        server.inject("length")
+        strict = dx.evaluate(program, numbered(4), contains, concurrency=1, progress=False)
+        server.inject("length")
+        with pytest.warns(RuntimeWarning, match="1 examples were scored on LM replies cut off at max_tokens"):
+            lenient = dx.evaluate(program, numbered(4), contains, concurrency=1, progress=False, allow_truncated=True)
+    [cut] = strict.errors
+    assert cut.index == 0
+    assert cut.error.startswith("TruncatedReplyError: 1 LM reply of this example were cut off at max_tokens")
+    assert "allow_truncated=True" in cut.error
+    assert lenient.errors == []
+    assert lenient.results[0].usage.truncated == 1
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_nan_or_infinite_metric_value_is_an_error_row_naming_the_metric(bad):
+    def shaky(example, prediction):
+        return bad if example.question == "q1" else 1.0
+
+    result = dx.evaluate(dx.Predict("question -> answer", lm=oracle()), devset(3), shaky, progress=False)
+    [failed] = result.errors
+    assert failed.index == 1
+    assert f"metric 'shaky' returned {bad!r}; a score must be a finite number" in failed.error
+    assert result.score == pytest.approx(2 / 3)
+
+
+def test_resuming_a_run_with_another_program_or_lm_is_refused_naming_what_differs(tmp_path):
+    db = tmp_path / "runs"
+    first = dx.Predict("question -> answer", lm=oracle())
+    dx.evaluate(first, devset(3), exact_match, run_id="r", db_path=db, progress=False)
+
+    other_instructions = dx.Predict("question -> answer", lm=oracle())
+    other_instructions.instructions = "Answer in French."
+    with pytest.raises(RunMismatchError, match=r"recorded with another program .*use a new run_id .*resume=\"force\""):
+        dx.evaluate(other_instructions, devset(3), exact_match, run_id="r", db_path=db, progress=False)
+
+    with_demos = dx.Predict("question -> answer", lm=oracle())
+    with_demos.demos = [devset(1)[0]]
+    with pytest.raises(
+        RunMismatchError, match=r"another program \(program: recorded Predict with 1 predictor\(s\) and 0"
+    ):
+        dx.evaluate(with_demos, devset(3), exact_match, run_id="r", db_path=db, progress=False)
+
+    other_lm = dx.Predict("question -> answer", lm=dx.ScriptedLM(lambda m: {"answer": "x"}, model="scripted/other"))
+    with pytest.raises(RunMismatchError, match=r"another LM \(LM: recorded scripted/lm\(\), now scripted/other\(\)\)"):
+        dx.evaluate(other_lm, devset(3), exact_match, run_id="r", db_path=db, progress=False)
+
+    forced = dx.evaluate(other_lm, devset(3), exact_match, run_id="r", db_path=db, progress=False, resume="force")
+    assert all(record.resumed for record in forced.results)
+
+
 CHILD = """
 import sys
 import dspex_lab as dx

@@ -278,6 +278,17 @@ def test_the_breaker_opens_fails_fast_and_recovers_after_the_cooldown(server, cl
     assert states == ["open", "half_open", "closed"]
 
 
+def test_a_retry_in_flight_is_not_failed_by_the_breaker_its_own_failures_opened(server, record_waits):
+    lm = make_lm(server, num_retries=3, circuit_threshold=2, cache=False)
+    waits = record_waits(lm)
+    server.inject(503, count=3)
+    reply = lm(QUESTION)  # the old pipeline failed the third attempt with CircuitOpenError
+    assert reply.text.startswith("Reply ")
+    assert len(waits) == 3
+    assert server.served == 4
+    assert lm.circuit_breaker.state == "closed"
+
+
 def test_client_errors_do_not_open_the_breaker(server):
     lm = make_lm(server, num_retries=0, circuit_threshold=2)
     server.inject(400, count=3)
@@ -285,6 +296,22 @@ def test_client_errors_do_not_open_the_breaker(server):
         with pytest.raises(LMError, match="HTTP 400"):
             lm(QUESTION, cache=False)
     assert lm.circuit_breaker.state == "closed"
+
+
+# -- truncated replies --------------------------------------------------------------------------------
+
+
+def test_a_reply_cut_at_max_tokens_carries_its_finish_reason_into_usage_and_the_prediction(server):
+    server.responder = lambda request: (
+        "[[ ## answer ## ]]\nParis is a city in France with many people\n\n[[ ## completed ## ]]"
+    )
+    lm = make_lm(server, cache=False)
+    server.inject("length")
+    prediction = dx.Predict("question -> answer", lm=lm)(question="capital?")
+    assert prediction.finish_reason == "length"
+    assert prediction.usage.truncated == 1
+    assert prediction.answer == "Paris is a city"
+    assert dx.Predict("question -> answer", lm=lm)(question="again?").finish_reason == "stop"
 
 
 # -- copies -------------------------------------------------------------------------------------------

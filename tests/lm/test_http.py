@@ -71,6 +71,49 @@ def test_a_reply_of_the_wrong_shape_names_what_is_missing():
         assert info.value.status == 200
 
 
+class EmptyChoicesServer(ProviderServer):
+    """Answers 200 with an OpenAI body whose choices list is empty."""
+
+    def handle(self, request: Request) -> Response:
+        return Response(200, b'{"id": "x", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 0}}')
+
+
+def test_an_empty_choices_list_is_named_as_such():
+    with (
+        EmptyChoicesServer() as server,
+        pytest.raises(LMError, match=r"lacks an entry \(an empty list, such as choices: \[\]\)"),
+    ):
+        make_lm(server, num_retries=0)("hi")
+
+
+def test_a_reply_over_the_size_limit_is_refused_naming_the_limit(server):
+    lm = make_lm(server, num_retries=0, max_reply_bytes=100_000)
+    server.inject("huge", size=2_000_000)
+    with pytest.raises(LMError, match=r"sent a reply larger than max_reply_bytes=100,000 .*announced") as info:
+        lm("hi")
+    assert "pass a larger max_reply_bytes= to dx.LM" in str(info.value)
+    assert not info.value.retryable
+    assert lm("hi").text.startswith("Reply ")  # the connection was dropped cleanly; the next call works
+
+
+def test_the_default_size_limit_is_a_few_megabytes(server):
+    lm = make_lm(server, num_retries=0)
+    assert lm.max_reply_bytes == 4 * 1024 * 1024
+    server.inject("huge", size=5_000_000)
+    with pytest.raises(LMError, match="max_reply_bytes=4,194,304"):
+        lm("hi")
+
+
+def test_a_large_reply_under_the_limit_is_read_whole_and_history_keeps_an_excerpt(server):
+    lm = make_lm(server, num_retries=0)
+    server.inject("huge", size=1_000_000)
+    reply = lm("hi")
+    assert len(reply.text) == 1_000_000
+    kept = lm.history[-1].response.text
+    assert len(kept) < 25_000
+    assert kept.endswith("[history keeps 20,000 of 1,000,000 characters]")
+
+
 def test_an_unreachable_server_is_named_in_the_error(record_waits):
     lm = dx.LM("openai/loop", api_base="http://127.0.0.1:9", num_retries=1, cache=False)
     record_waits(lm)
@@ -119,6 +162,28 @@ def test_bad_construction_is_refused_with_the_fix():
         dx.LM("openai/m", api_base="localhost:8000")
     with pytest.raises(ValueError, match="timeout"):
         dx.LM("openai/m", api_key="k", timeout=0)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "complaint"),
+    [
+        ({"timeout": float("nan")}, ValueError, r"timeout must be a finite number of seconds > 0, got nan"),
+        ({"rpm": 0}, ValueError, r"rpm must be a finite number of requests per minute > 0 or None, got 0"),
+        ({"tpm": 0}, ValueError, r"tpm must be .* > 0 or None, got 0"),
+        ({"rpm": float("nan")}, ValueError, r"rpm must be .*, got nan"),
+        ({"rpm": "60"}, TypeError, r"rpm must be .*, got '60' \(str\)"),
+        ({"num_retries": 1.5}, ValueError, r"num_retries must be a whole number >= 0, got 1.5 \(not a whole number\)"),
+        ({"num_retries": "3"}, TypeError, r"num_retries must be a whole number >= 0, got '3' \(str\)"),
+        ({"num_retries": True}, TypeError, r"num_retries must be .*, got True \(bool\)"),
+        ({"circuit_cooldown": float("nan")}, ValueError, r"circuit_cooldown must be .*, got nan"),
+        ({"circuit_cooldown": -1}, ValueError, r"circuit_cooldown must be a finite number of seconds >= 0, got -1"),
+        ({"circuit_threshold": 0}, ValueError, r"circuit_threshold must be a whole number >= 1, got 0"),
+        ({"max_reply_bytes": 0}, ValueError, r"max_reply_bytes must be a whole number >= 1, got 0"),
+    ],
+)
+def test_absurd_numeric_options_are_refused_naming_the_argument(options, error, complaint):
+    with pytest.raises(error, match=complaint):
+        dx.LM("openai/m", api_key="k", **options)
 
 
 def test_retry_after_is_read_in_seconds_milliseconds_or_as_a_date():

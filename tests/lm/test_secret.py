@@ -96,3 +96,71 @@ def test_redact_replaces_every_occurrence():
         redact_text(f"bad key {FAKE_KEY}, again {FAKE_KEY}", Secret(FAKE_KEY)) == "bad key [redacted], again [redacted]"
     )
     assert redact_text("nothing to hide", None) == "nothing to hide"
+
+
+# -- every path an echoed key could take ---------------------------------------------------------------
+
+SHORT_KEY = "sk-ab12"  # too short to register: only the patterns and the LM's own key catch it
+
+
+@pytest.mark.parametrize("kind", ["echo", "echo_html"])
+@pytest.mark.parametrize("key", [FAKE_KEY, SHORT_KEY])
+def test_a_200_reply_echoing_the_authorization_header_never_shows_the_key(server, kind, key):
+    lm = dx.LM("openai/loop", api_base=server.url, api_key=key, num_retries=0, cache=False)
+    server.inject(kind)
+    with pytest.raises(LMError, match="answered 200") as failure:
+        lm(QUESTION)
+    assert server.requests()[-1]["headers"]["authorization"] == f"Bearer {key}"
+    assert key not in str(failure.value)
+    assert "[redacted]" in str(failure.value)
+
+
+def test_the_open_circuit_message_quotes_the_last_error_redacted(server):
+    lm = dx.LM("openai/loop", api_base=server.url, api_key=SHORT_KEY, num_retries=0, circuit_threshold=1)
+    server.inject("echo")
+    with pytest.raises(LMError):
+        lm(QUESTION, cache=False)
+    with pytest.raises(dx.CircuitOpenError, match=r"\(last: LMError: .*\[redacted\]") as failure:
+        lm(QUESTION, cache=False)
+    assert SHORT_KEY not in str(failure.value)
+
+
+def test_an_echoed_key_reaches_neither_the_result_nor_the_run_store_file(server, tmp_path):
+    lm = dx.LM("openai/loop", api_base=server.url, api_key=SHORT_KEY, num_retries=0, cache=False)
+    program = dx.Predict("question -> answer", lm=lm)
+    devset = [dx.Example(question=f"q{i}", answer="a").with_inputs("question") for i in range(3)]
+    server.every("echo", 1)
+    db = tmp_path / "runs.sqlite3"
+    result = dx.evaluate(program, devset, lambda e, p: 1.0, run_id="echo", db_path=db, progress=False)
+    assert len(result.errors) == 3
+    assert SHORT_KEY not in result.to_json()
+    assert "[redacted]" in result.errors[0].error
+    assert SHORT_KEY.encode() not in b"".join(path.read_bytes() for path in tmp_path.iterdir())
+
+
+def test_a_key_echoed_inside_a_valid_reply_is_not_cached_or_returned(server, tmp_path):
+    server.responder = lambda request: f"you sent {FAKE_KEY}"
+    with dx.context(cache_dir=str(tmp_path)):
+        reply = dx.LM("openai/loop", api_base=server.url, api_key=FAKE_KEY)(QUESTION)
+    assert reply.text == "you sent [redacted]"
+    assert FAKE_KEY.encode() not in b"".join(path.read_bytes() for path in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"authorization": "Bearer sk-proj-0123"}',
+        "Authorization: Bearer abcdef.123456",
+        "x-api-key: sk-ant-api03-xyz",
+        "x-goog-api-key=AIzaSyExample123",
+    ],
+)
+def test_redaction_removes_what_follows_credential_markers(text):
+    cleaned = redact_text(text)
+    assert "[redacted]" in cleaned
+    assert not any(part in cleaned for part in ("sk-proj-0123", "abcdef.123456", "sk-ant-api03-xyz", "AIzaSyExample"))
+
+
+def test_redaction_leaves_hints_about_keys_alone():
+    hint = "check the API key (api_key= or $OPENAI_API_KEY)"
+    assert redact_text(hint) == hint
