@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 import dspex_lab as dx
-from dspex_lab.evaluation.runstore import DB_NAME, RunMismatchError, RunStore, default_path, example_hash
+from dspex_lab.evaluation.runstore import (
+    DB_NAME,
+    RunLockedError,
+    RunMismatchError,
+    RunStore,
+    RunStoreError,
+    default_path,
+    example_hash,
+)
 
 DEVSET = [dx.Example(question=f"q{i}", answer=str(i)).with_inputs("question") for i in range(4)]
 HASHES = [example_hash(example) for example in DEVSET]
@@ -127,3 +135,96 @@ def test_the_default_file_lives_in_the_cache_dir_setting_then_the_environment(tm
     monkeypatch.delenv("DSPEX_CACHE_DIR")
     with dx.context(cache_dir=None):
         assert default_path() == Path.home() / ".cache" / "dspex_lab" / DB_NAME
+
+
+# -- damage -------------------------------------------------------------------------------------------
+
+
+def test_a_file_that_is_not_a_database_is_named_with_what_to_do(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    path.write_bytes(b"this is not a database at all, just bytes " * 100)
+    with (
+        RunStore(path) as store,
+        pytest.raises(RunStoreError, match=r"the run store .*runs\.sqlite3 cannot be read") as info,
+    ):
+        store.begin("r1", HASHES, ["em"])
+    assert "Move the file aside to start afresh" in str(info.value)
+    assert "db_path=" in str(info.value)
+
+
+def test_a_damaged_row_is_named_by_run_and_example(tmp_path):
+    path = tmp_path / "db"
+    with RunStore(path) as store:
+        store.begin("r1", HASHES, ["em"])
+        save(store, "r1", 2)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE examples SET scores = '{not json' WHERE idx = 2")
+    with (
+        RunStore(path) as store,
+        pytest.raises(RunStoreError, match=r"run 'r1', example 2 cannot be read .*column scores is not JSON"),
+    ):
+        store.begin("r1", HASHES, ["em"])
+
+
+def test_a_key_in_an_error_never_reaches_the_file(tmp_path):
+    path = tmp_path / "db"
+    with RunStore(path) as store:
+        store.begin("r1", HASHES, ["em"])
+        save(store, "r1", 0, score=0.0, error='LMError: proxy echoed {"authorization": "Bearer sk-ab12cd"}')
+        assert "sk-ab12cd" not in store.rows("r1")[0]["error"]
+    assert b"sk-ab12cd" not in b"".join(p.read_bytes() for p in tmp_path.iterdir())
+
+
+# -- one live process per run ---------------------------------------------------------------------------
+
+HOLDER = """
+import sys
+from dspex_lab.evaluation.runstore import RunStore
+store = RunStore(sys.argv[1])
+store.begin("shared", [], ["em"])
+print("holding", flush=True)
+sys.stdin.readline()
+store.close()
+"""
+
+
+def test_a_run_id_in_use_by_another_live_process_is_refused_then_free_once_it_ends(tmp_path):
+    path = tmp_path / "db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with (
+            RunStore(path) as store,
+            pytest.raises(RunLockedError, match=rf"run 'shared' .* is being evaluated by process {holder.pid}"),
+        ):
+            store.begin("shared", [], ["em"])
+        with RunStore(path) as store:
+            store.begin("other", [], ["em"])  # other run ids are free
+    finally:
+        holder.communicate("\n", timeout=30)
+    with RunStore(path) as store:
+        assert store.begin("shared", [], ["em"]) == []
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
+    path = tmp_path / "db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "holding"
+    holder.kill()
+    holder.communicate(timeout=30)
+    with RunStore(path) as store:
+        assert store.begin("shared", [], ["em"]) == []
+
+
+def test_two_evaluations_of_one_run_id_at_once_in_one_process_are_refused(tmp_path):
+    path = tmp_path / "db"
+    with RunStore(path) as first:
+        first.begin("r1", HASHES, ["em"])
+        with RunStore(path) as second, pytest.raises(RunLockedError, match="being evaluated by this process"):
+            second.begin("r1", HASHES, ["em"])
+    with RunStore(path) as again:
+        again.begin("r1", HASHES, ["em"])

@@ -128,6 +128,50 @@ def test_load_refuses_files_that_are_not_saved_programs(tmp_path):
         dx.load(tmp_path / "missing.json", into=TwoStep)
 
 
+def saved_with_lm_kwargs(tmp_path, lm_kwargs):
+    path = dx.Predict("question -> answer").save(tmp_path / "p.json")
+    state = json.loads(path.read_text())
+    state["predictors"]["self"]["lm_kwargs"] = lm_kwargs
+    path.write_text(json.dumps(state))
+    return path
+
+
+def test_loading_ignores_saved_lm_kwargs_that_could_rewrite_requests(tmp_path):
+    path = saved_with_lm_kwargs(
+        tmp_path,
+        {"temperature": 0.3, "model": "gpt-4-32k", "api_base": "http://evil", "base_url": "x", "messages": []},
+    )
+    with pytest.warns(UserWarning, match=r"ignored saved lm_kwargs \['api_base', 'base_url', 'messages', 'model'\]"):
+        loaded = dx.load(path, into=dx.Predict("question -> answer"))
+    assert loaded.lm_kwargs == {"temperature": 0.3}
+
+
+def test_allow_unsafe_lm_state_loads_every_saved_key(tmp_path):
+    path = saved_with_lm_kwargs(tmp_path, {"temperature": 0.3, "model": "gpt-4-32k"})
+    loaded = dx.load(path, into=dx.Predict("question -> answer"), allow_unsafe_lm_state=True)
+    assert loaded.lm_kwargs == {"temperature": 0.3, "model": "gpt-4-32k"}
+
+
+def test_a_damaged_program_file_is_named_with_what_is_wrong(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"format": "dspex_lab.program", "x": "\xff\xfe"}')
+    with pytest.raises(ValueError, match=r"bad\.json is not UTF-8 text \(byte 38 cannot be decoded\)"):
+        dx.load(bad, into=TwoStep)
+    bad.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nests its JSON deeper than Python can read"):
+        dx.load(bad, into=TwoStep)
+    path = dx.Predict("question -> answer").save(tmp_path / "p.json")
+    state = json.loads(path.read_text())
+    state["predictors"]["self"]["demos"] = "not a list"
+    path.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match=r"predictor 'self': field 'demos' must be a list, got str"):
+        dx.load(path, into=dx.Predict("question -> answer"))
+    state["predictors"]["self"]["demos"] = [["q", "a"]]
+    path.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match=r"predictor 'self': demos\[0\] must be an object of fields, got list"):
+        dx.load(path, into=dx.Predict("question -> answer"))
+
+
 def test_a_module_without_forward_says_so():
     class Empty(dx.Module):
         pass

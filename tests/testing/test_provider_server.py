@@ -186,3 +186,54 @@ def test_spawned_server_takes_a_dotted_responder_and_faults_over_its_control_end
             server.inject("418")
         server.reset()
         assert server.requests() == []
+
+
+# -- faults for reliability tests -------------------------------------------------------------------
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "one two three four five six"}]}
+
+
+def test_an_echo_fault_answers_200_with_the_request_headers_as_a_proxy_would(client, server):
+    server.inject("echo")
+    status, _, body = client.post("/v1/chat/completions", CHAT, {"Authorization": "Bearer sk-echoed-1234"})
+    assert status == 200
+    assert body["echo"]["headers"]["authorization"] == "Bearer sk-echoed-1234"
+    server.inject("echo_html")
+    status, head, page = client.post("/v1/chat/completions", CHAT, {"Authorization": "Bearer sk-echoed-1234"})
+    assert (status, head["content-type"]) == (200, "text/html")
+    assert b"authorization: Bearer sk-echoed-1234" in page
+
+
+def test_a_huge_fault_sends_a_reply_of_the_asked_size(client, server):
+    server.inject("huge", size=3_000_000)
+    status, _, body = client.post("/v1/chat/completions", CHAT)
+    assert status == 200
+    assert len(body["choices"][0]["message"]["content"]) == 3_000_000
+
+
+def test_a_length_fault_cuts_the_reply_in_half_with_finish_reason_length(client, server):
+    _, _, whole = client.post("/v1/chat/completions", CHAT)
+    server.inject("length")
+    _, _, cut = client.post("/v1/chat/completions", CHAT)
+    full, half = whole["choices"][0]["message"]["content"], cut["choices"][0]["message"]["content"]
+    assert cut["choices"][0]["finish_reason"] == "length"
+    assert full.startswith(half)
+    assert len(half.split()) == len(full.split()) // 2
+
+
+def test_an_outage_answers_every_request_with_the_status_until_the_server_clock_passes_it(client, server):
+    now = [100.0]
+    server.clock = lambda: now[0]
+    server.outage(5, status=503)
+    assert [client.post("/v1/chat/completions", CHAT)[0] for _ in range(3)] == [503, 503, 503]
+    now[0] = 105.0
+    assert client.post("/v1/chat/completions", CHAT)[0] == 200
+    assert [record["at"] for record in server.requests()] == [100.0] * 3 + [105.0]
+
+
+def test_the_spawned_server_takes_an_outage_too(client_for):
+    with ProviderServer.spawn() as remote:
+        remote.outage(60)
+        during = client_for(remote.port).post("/v1/chat/completions", CHAT)[0]
+        remote.clear_faults()
+        assert (during, client_for(remote.port).post("/v1/chat/completions", CHAT)[0]) == (503, 200)

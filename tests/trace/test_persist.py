@@ -83,6 +83,67 @@ def test_files_that_are_not_traces_are_refused_with_the_reason(tmp_path):
         load(other)
 
 
+def test_parquet_pages_carry_checksums_and_a_flipped_byte_is_reported(tmp_path):
+    import pyarrow.parquet as pq
+
+    store = EventStore()
+    with events.use_store(store):
+        for number in range(200):
+            events.emit("step", "qa", {"text": f"payload number {number} " * 4})
+    path = save(tmp_path / "trace.parquet", store=store)
+    original = path.read_bytes()
+    expected = pq.read_table(path)
+    damaged = tmp_path / "damaged.parquet"
+    metadata = pq.ParquetFile(path).metadata
+    chunks = [metadata.row_group(0).column(i) for i in range(metadata.num_columns)]
+    starts = [chunk.dictionary_page_offset or chunk.data_page_offset for chunk in chunks]
+    positions = [
+        p for start, c in zip(starts, chunks, strict=True) for p in range(start, start + c.total_compressed_size, 3)
+    ]
+    silent = 0
+    for position in positions:  # every page, header and data, of every column
+        data = bytearray(original)
+        data[position] ^= 0xFF
+        damaged.write_bytes(bytes(data))
+        try:
+            unchecked = pq.read_table(damaged, page_checksum_verification=False)
+        except Exception:
+            continue  # damage the format itself notices
+        if unchecked.equals(expected):
+            continue
+        silent += 1  # without checksums this flip would load as other events
+        with pytest.raises(ValueError, match=r"the trace file .*damaged\.parquet is damaged: .*load an earlier copy"):
+            load(damaged)
+    assert silent > 100
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "complaint"),
+    [
+        ("payload", "'{not json'", r"row id=2 has a payload that is not JSON"),
+        ("ts", "NULL", r"row id=2 has None in column ts"),
+        ("kind", "NULL", r"row id=2 has None in column kind"),
+        ("span_id", "x'ff'", r"row id=2 has b'\\xff' in column span_id"),
+    ],
+)
+def test_a_damaged_sqlite_trace_row_is_named(tmp_path, column, value, complaint):
+    import sqlite3
+
+    store = EventStore()
+    record_some(store)
+    path = tmp_path / "trace.sqlite3"
+    with SQLiteSink(path, store=store):
+        pass
+    with sqlite3.connect(path) as conn:
+        # The same table without its NOT NULL constraints, as a damaged or hand-edited file may be.
+        conn.execute("CREATE TABLE events2 AS SELECT * FROM events")
+        conn.execute("DROP TABLE events")
+        conn.execute("ALTER TABLE events2 RENAME TO events")
+        conn.execute(f"UPDATE events SET {column} = {value} WHERE id = 2")
+    with pytest.raises(ValueError, match=rf"trace file .* is damaged: events {complaint}"):
+        load(path)
+
+
 def test_the_sqlite_sink_writes_past_and_new_events(tmp_path):
     store = EventStore()
     events_before = 3
