@@ -139,3 +139,17 @@ def test_cache_dir_comes_from_settings_then_environment_then_home(tmp_path, monk
         assert cache_dir() == tmp_path / "from-env"
         monkeypatch.delenv("DSPEX_CACHE_DIR")
         assert cache_dir() == Path(os.environ["HOME"]) / ".cache" / "dspex_lab"
+
+
+def test_a_damaged_row_is_a_miss_with_a_warning_naming_the_file(tmp_path):
+    import sqlite3
+
+    from dspex_lab.lm.cache import Entry, ResponseCache
+
+    cache = ResponseCache(tmp_path)
+    cache.put("k" * 64, Entry("text", "m", "stop", 1, 2, None))
+    with sqlite3.connect(cache.path) as conn:
+        conn.execute("UPDATE responses SET prompt_tokens = 'many'")
+    fresh = ResponseCache(tmp_path)
+    with pytest.warns(RuntimeWarning, match=r"the LM cache at .*lm_cache\.sqlite3 has a damaged row for key kkkk"):
+        assert fresh.get("k" * 64) is None
