@@ -1,9 +1,13 @@
 """A rate limiter for requests and tokens per minute, shared by every caller of one LM.
 
 The promise: no 60-second window, wherever it is placed, carries more than
-`rpm` requests or `tpm` tokens. Each request gets a send time (a grant), in the
-order it asked, at the earliest moment the window ending there still has room
-for it. Tokens are reserved from an estimate, then replaced by what the
+`rpm` requests or `tpm` tokens, as the provider counts them when requests
+arrive. Each request gets a send time (a grant), in the order it asked, at the
+earliest moment the window ending there still has room for it. A request is
+counted at the latest moment it can have reached the provider: while it is in
+flight, "now"; once answered, the moment its reply came back (a first request
+that spends a second opening a connection must not let a request 59 s later
+share its window). Tokens are reserved from an estimate, then replaced by what the
 provider reports it used; a reservation that turns out too large is given back
 and the grants still waiting move earlier, so no caller waits longer than the
 limit itself implies.
@@ -33,14 +37,15 @@ _RECENT = 64
 class Grant:
     """One request's place in the window: when it may be sent, and the tokens it holds."""
 
-    __slots__ = ("at", "chars", "probe", "sent", "tokens")
+    __slots__ = ("at", "chars", "done", "probe", "sent", "tokens")
 
     def __init__(self, tokens: float, chars: int = 0, probe: bool = False) -> None:
         self.at = 0.0
         self.tokens = tokens
         self.chars = chars
         self.probe = probe
-        self.sent = False
+        self.sent = False  # the request went out at `at`
+        self.done = False  # its reply came back (or it failed) at `at`
 
     def __repr__(self) -> str:
         return f"Grant(at={self.at:.3f}, tokens={self.tokens:g}, sent={self.sent})"
@@ -154,6 +159,8 @@ class RateLimiter:
         """What the request of `grant` used, as the provider reported it (zeros when it failed)."""
         used = prompt_tokens + completion_tokens
         with self._lock:
+            grant.done = True
+            grant.at = max(grant.at, self.clock())
             if used:
                 if grant.chars:
                     self._ratios.append(prompt_tokens / max(1.0, grant.chars / 4))
@@ -161,17 +168,20 @@ class RateLimiter:
             if grant.probe:
                 grant.probe = False
                 self._end_probe()
-            if used != grant.tokens:
-                grant.tokens = used
-                self._replan(self.clock())
+            grant.tokens = used
+            self._replan(self.clock())
 
     def cancel(self, grant: Grant) -> None:
-        """A grant given up before its request was sent frees its place (a sent one keeps it)."""
+        """A grant given up before its request was sent frees its place (a sent one keeps it, ending now)."""
         with self._lock:
             if grant.probe:
                 grant.probe = False
                 self._end_probe()
-            if grant.sent or grant not in self._grants:
+            if grant.sent:
+                grant.done = True
+                grant.at = max(grant.at, self.clock())
+                return
+            if grant not in self._grants:
                 return
             self._grants.remove(grant)
             self._replan(self.clock())
@@ -187,7 +197,7 @@ class RateLimiter:
     def _expire(self, now: float) -> None:
         grants = self._grants
         gone = 0
-        while gone < len(grants) and grants[gone].sent and grants[gone].at + WINDOW <= now:
+        while gone < len(grants) and grants[gone].done and grants[gone].at + WINDOW <= now:
             gone += 1
         if gone:
             del grants[:gone]
@@ -195,27 +205,28 @@ class RateLimiter:
     def _place(self, fixed: list[Grant], new: list[Grant], now: float) -> None:
         """Give each of `new`, in order, the first time >= now (and >= the grant before it) with room.
 
-        Grants are placed in time order, so only the window ending at a new
-        grant needs checking: every later window holds a subset of its grants.
+        A request in flight counts as happening now. Grants are placed in time
+        order, so only the window ending at a new grant needs checking: every
+        later window holds a subset of its grants.
         """
-        placed = list(fixed)
+        placed = sorted(((g.at if g.done or not g.sent else max(g.at, now)), g.tokens) for g in fixed)
         prefix = [0.0]
-        for g in placed:
-            prefix.append(prefix[-1] + g.tokens)
+        for _, tokens in placed:
+            prefix.append(prefix[-1] + tokens)
         rpm, tpm = self.rpm, self.tpm
         first = 0  # placed[:first] have left the window ending at `at`
         for grant in new:
-            at = max(now, placed[-1].at) if placed else now
+            at = max(now, placed[-1][0]) if placed else now
             while True:
-                while first < len(placed) and placed[first].at + WINDOW <= at:
+                while first < len(placed) and placed[first][0] + WINDOW <= at:
                     first += 1
                 inside = len(placed) - first
                 tokens = prefix[-1] - prefix[first]
                 if (rpm is None or inside + 1 <= rpm) and (tpm is None or tokens + grant.tokens <= tpm):
                     break
-                at = placed[first].at + WINDOW
+                at = placed[first][0] + WINDOW
             grant.at = at
-            placed.append(grant)
+            placed.append((at, grant.tokens))
             prefix.append(prefix[-1] + grant.tokens)
 
     def _replan(self, now: float) -> None:
