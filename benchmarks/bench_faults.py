@@ -14,7 +14,7 @@
    max_reply_bytes (4 MiB) and with max_reply_bytes raised to 64 MiB; prints the
    client's RSS growth and what the history keeps.
 
-    .venv/bin/python benchmarks/bench_faults.py [--minutes 2] [--outages 1 10]
+    cd benchmarks && ../.venv/bin/python bench_faults.py [--minutes 2] [--outages 1 10] [--cooldowns 5]
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ def rss_mib() -> float:
     return 0.0
 
 
-def outage_run(seconds: float) -> str:
+def outage_run(seconds: float, cooldown: float | None = None) -> str:
     devset = [dx.Example(question=f"question {i}", answer=f"answer {i}").with_inputs("question") for i in range(200)]
     with ProviderServer.spawn(latency=0.1, responder="bench_faults:oracle") as server:
-        lm = dx.LM("openai/outage", api_base=server.url, api_key="x", cache=False)
+        options = {} if cooldown is None else {"circuit_cooldown": cooldown}
+        lm = dx.LM("openai/outage", api_base=server.url, api_key="x", cache=False, **options)
         program = dx.Predict("question -> answer", lm=lm)
         if seconds:
             timer = threading.Timer(1.0, server.outage, args=(seconds,))
@@ -62,8 +63,9 @@ def outage_run(seconds: float) -> str:
         result = dx.evaluate(program, devset, exact_match, concurrency=8, progress=False)
         wall = time.perf_counter() - start
         failed = sum(record["fault"] == "503" for record in server.requests())
+    setting = "default settings" if cooldown is None else f"circuit_cooldown={cooldown:g}"
     return (
-        f"  outage {seconds:>4g} s: {len(result.errors):>3} errors of 200, status {result.status}, "
+        f"  outage {seconds:>4g} s, {setting}: {len(result.errors):>3} errors of 200, status {result.status}, "
         f"wall {wall:5.1f} s, score {result.score:.3f}, {failed} requests answered 503"
     )
 
@@ -150,18 +152,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--outages", type=float, nargs="*", default=[1.0, 10.0])
+    parser.add_argument("--cooldowns", type=float, nargs="*", default=[], help="also run the outages with these")
     parser.add_argument("--skip-rates", action="store_true")
+    parser.add_argument("--skip-huge", action="store_true")
     args = parser.parse_args()
-    print("Outages during a 200-example evaluation (concurrency 8, 100 ms server, default settings):")
+    print("Outages during a 200-example evaluation (concurrency 8, 100 ms server):")
     for seconds in [0.0, *args.outages]:
         print(outage_run(seconds), flush=True)
+        for cooldown in args.cooldowns if seconds else []:
+            print(outage_run(seconds, cooldown), flush=True)
     if not args.skip_rates:
         print(f"Rate limits measured at the server over {args.minutes:g} minutes:")
         for line in rate_run(args.minutes):
             print(line, flush=True)
-    print("Huge replies:")
-    for line in huge_run():
-        print(line, flush=True)
+    if not args.skip_huge:
+        print("Huge replies:")
+        for line in huge_run():
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -290,14 +290,16 @@ class BaseLM:
         shared = self._shared
         breaker, limiter, retry = shared.breaker, shared.limiter, shared.retry
         start = time.perf_counter()
-        attempt = 0
+        attempt = tries = 0
+        wait_until: float | None = None
         try:
             while True:
                 attempt += 1
+                tries += 1
                 if attempt == 1:
                     # Only a new call meets the breaker: a retry finishes its own budget even
                     # when its own failures (or its neighbours') opened the circuit meanwhile.
-                    await breaker.admit()
+                    wait_until = await breaker.admit(wait_until)
                 grant = None
                 if limiter is not None:
                     grant = await limiter.acquire(_prompt_chars(messages), params.get("max_tokens"))
@@ -308,6 +310,11 @@ class BaseLM:
                         limiter.settle(grant, 0, 0)
                     _judge(breaker, error)
                     delay = retry.delay(attempt, error)
+                    if delay is None and error.retryable and breaker.state != "closed" and breaker.waits():
+                        # Inside a run, a call whose retries met an outage waits for the breaker
+                        # (bounded by circuit_wait) and starts a fresh retry budget after it.
+                        attempt = 0
+                        continue
                     if delay is None:
                         reason = retry.give_up_reason(attempt, error)
                         if not reason:
@@ -337,7 +344,7 @@ class BaseLM:
                 breaker.succeeded()
                 break
         finally:
-            span.set(attempts=attempt)
+            span.set(attempts=tries)
         response.latency_ms = (time.perf_counter() - start) * 1000
         usage = response.usage
         usage.calls = 1

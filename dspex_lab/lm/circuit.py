@@ -117,30 +117,39 @@ class CircuitBreaker:
                     provider=self.name.split("/", 1)[0],
                 )
 
-    async def admit(self) -> None:
-        """Let a new call through: at once, after waiting for the cool-down (inside a run), or raise.
+    @staticmethod
+    def waits() -> bool:
+        """Whether the current call belongs to a run that waits for open circuits."""
+        rule = circuit_wait.get()
+        return rule is not None and rule.limit > 0 and rule.exhausted is None
+
+    async def admit(self, deadline: float | None = None) -> float | None:
+        """Let a call through: at once, after waiting for the cool-down (inside a run), or raise.
 
         Within a run (see `circuit_wait`) a call that meets an open or half-open
-        circuit waits until it closes or this call becomes the trial, for at
-        most the run's limit; then the run is marked exhausted and the call
-        raises CircuitOpenError. Elsewhere it raises at once.
+        circuit waits until it closes or this call becomes the trial, until
+        `deadline` (time.monotonic; default: the run's limit from now); then
+        the run is marked exhausted and the call raises CircuitOpenError.
+        Elsewhere it raises at once. Returns the deadline it used, so a call
+        that waits again keeps counting from its first wait.
         """
         if self._state == CLOSED:
-            return
+            return deadline
         rule = circuit_wait.get()
         if rule is None or rule.limit <= 0:
             self.before()
-            return
+            return deadline
         if rule.exhausted is not None:
             raise CircuitOpenError(rule.exhausted, provider=self.name.split("/", 1)[0])
-        deadline = time.monotonic() + rule.limit
+        if deadline is None:
+            deadline = time.monotonic() + rule.limit
         waiting = False
         try:
             while True:
                 seen = self._wakeup.generation
                 try:
                     self.before()
-                    return
+                    return deadline
                 except CircuitOpenError as error:
                     left = deadline - time.monotonic()
                     if left <= 0:
