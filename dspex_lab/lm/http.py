@@ -18,9 +18,8 @@ from dspex_lab.errors import ConfigurationError, LMError
 from dspex_lab.lm import transport
 from dspex_lab.lm.base import BaseLM, LMResponse, Message
 from dspex_lab.lm.retry import RETRYABLE_STATUSES
-from dspex_lab.lm.secret import Secret, redact_text, resolve_key
+from dspex_lab.lm.secret import Secret, redact_key, redact_text, resolve_key
 from dspex_lab.options import check_number
-from dspex_lab.trace.payload import REDACTED
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -154,10 +153,8 @@ class HTTPLM(BaseLM):
                 provider=self.provider,
                 status=200,
             ) from None
-        key = self._api_key
-        if key is not None and key.reveal() and key.reveal() in response.text:
-            # A proxy that echoes the request into the reply: the key never reaches a cache or a result.
-            response.text = response.text.replace(key.reveal(), REDACTED)
+        # A proxy that echoes the request into the reply: the key never reaches a cache or a result.
+        response.text = redact_key(response.text, self._api_key)
         return response
 
     def _status_error(self, reply: transport.HTTPReply) -> LMError:

@@ -87,12 +87,26 @@ def resolve_key(explicit: str | Secret | None, env_names: Sequence[str]) -> Secr
     return None
 
 
+MIN_KEY_LENGTH = 6
+"""Shorter "keys" (a placeholder such as "x" for a local server) are not searched for: they would
+redact ordinary text."""
+
+
+def redact_key(text: str, secret: Secret | None) -> str:
+    """`text` with every occurrence of `secret` (at least MIN_KEY_LENGTH characters) replaced."""
+    if secret is None:
+        return text
+    value = secret.reveal()
+    if len(value) < MIN_KEY_LENGTH or value not in text:
+        return text
+    return text.replace(value, REDACTED)
+
+
 def redact_text(text: str, *secrets: Secret | None) -> str:
     """`text` without API keys: registered ones, `secrets`, and values after credential markers."""
     text = redact_registered(text)
     for secret in secrets:
-        if secret is not None and secret.reveal() and secret.reveal() in text:
-            text = text.replace(secret.reveal(), REDACTED)
+        text = redact_key(text, secret)
     lowered = text.lower()
     if any(marker in lowered for marker in _MARKERS):
         text = _ECHOED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}{REDACTED}", text)

@@ -164,3 +164,8 @@ def test_redaction_removes_what_follows_credential_markers(text):
 def test_redaction_leaves_hints_about_keys_alone():
     hint = "check the API key (api_key= or $OPENAI_API_KEY)"
     assert redact_text(hint) == hint
+
+
+def test_a_placeholder_key_too_short_to_be_secret_leaves_replies_alone(server):
+    server.responder = lambda request: "xxxx xx x"
+    assert dx.LM("openai/loop", api_base=server.url, api_key="x", cache=False)(QUESTION).text == "xxxx xx x"
