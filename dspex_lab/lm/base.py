@@ -4,7 +4,7 @@ A provider implements one coroutine, `_agenerate(messages, params)`, returning a
 `LMResponse` or raising `LMError` (marked retryable or not). Everything else
 happens here, once for every provider:
 
-    cache lookup -> circuit breaker -> rate limiter -> provider -> retry with backoff
+    cache lookup -> circuit breaker (new calls only) -> rate limiter -> provider -> retry with backoff
                  -> cost -> cache store -> trace span, history, usage totals
 
 `lm(messages)` serves a cache hit in the calling thread and hands only misses
@@ -95,9 +95,11 @@ class BaseLM:
     `model` is the full "provider/model" name; `kwargs` are default sampling
     parameters (temperature, max_tokens, stop, ...), overridable per call.
     Client options: `cache` (default on; per call too), `num_retries` (retries
-    after the first attempt), `rpm`/`tpm` (rate limits, shared by this LM and its
-    copies in this process), `circuit_threshold` consecutive failures open the
-    circuit for `circuit_cooldown` seconds, `price` = (USD per million input
+    after the first attempt), `rpm`/`tpm` (rate limits over any sliding 60 s
+    window, shared by this LM and its copies in this process),
+    `circuit_threshold` consecutive failures open the circuit for
+    `circuit_cooldown` seconds (calls inside an evaluation or a compile wait
+    for it, see `dspex_lab.lm.circuit`), `price` = (USD per million input
     tokens, per million output tokens) when the built-in table lacks the model.
     Per call, `rollout_id=` asks for a fresh sample (a separate cache entry).
     """
@@ -115,7 +117,7 @@ class BaseLM:
         rpm: float | None = None,
         tpm: float | None = None,
         circuit_threshold: int = 5,
-        circuit_cooldown: float = 30.0,
+        circuit_cooldown: float = 5.0,
         price: Price | None = None,
         **kwargs: Any,
     ) -> None:

@@ -69,7 +69,7 @@ class CircuitBreaker:
         self,
         name: str,
         threshold: int = 5,
-        cooldown: float = 30.0,
+        cooldown: float = 5.0,
         *,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[str, int], None] | None = None,
