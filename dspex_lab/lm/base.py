@@ -21,7 +21,7 @@ from typing import Any
 
 from dspex_lab.errors import LMError
 from dspex_lab.lm.cache import Entry, ResponseCache, get_cache, request_key
-from dspex_lab.lm.circuit import CircuitBreaker
+from dspex_lab.lm.circuit import CLOSED, CircuitBreaker
 from dspex_lab.lm.history import HistoryEntry, excerpt, inspect_history, remember
 from dspex_lab.lm.pricing import Price, cost, price_of
 from dspex_lab.lm.rate_limit import RateLimiter
@@ -298,7 +298,7 @@ class BaseLM:
             while True:
                 attempt += 1
                 tries += 1
-                if attempt == 1:
+                if attempt == 1 and breaker.state != CLOSED:
                     # Only a new call meets the breaker: a retry finishes its own budget even
                     # when its own failures (or its neighbours') opened the circuit meanwhile.
                     wait_until = await breaker.admit(wait_until)
@@ -312,7 +312,7 @@ class BaseLM:
                         limiter.settle(grant, 0, 0)
                     _judge(breaker, error)
                     delay = retry.delay(attempt, error)
-                    if delay is None and error.retryable and breaker.state != "closed" and breaker.waits():
+                    if delay is None and error.retryable and breaker.state != CLOSED and breaker.waits():
                         # Inside a run, a call whose retries met an outage waits for the breaker
                         # (bounded by circuit_wait) and starts a fresh retry budget after it.
                         attempt = 0
