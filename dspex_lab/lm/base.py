@@ -276,7 +276,6 @@ class BaseLM:
             None if entry.cost is None else 0.0,  # a hit costs nothing
             calls=1,
             cache_hits=1,
-            truncated=int(entry.finish_reason == "length"),
         )
         latency = (time.perf_counter() - start) * 1000
         return LMResponse(entry.text, usage, entry.model, entry.finish_reason, True, latency)
@@ -351,7 +350,6 @@ class BaseLM:
         usage = response.usage
         usage.calls = 1
         usage.cache_hits = 0
-        usage.truncated = int(response.finish_reason == "length")
         if usage.cost is None:
             usage.cost = cost(self.price, usage.prompt_tokens, usage.completion_tokens)
         if cache is not None and key is not None:

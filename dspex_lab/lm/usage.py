@@ -10,7 +10,8 @@ from dataclasses import dataclass
 class Usage:
     """Tokens (and cost, when the price is known) of one or more LM calls.
 
-    `truncated` counts the replies cut off at max_tokens (finish reason "length").
+    `truncated` counts the replies cut off at max_tokens (finish reason "length")
+    that a program used for its answer (`Predict` counts them).
     """
 
     prompt_tokens: int = 0

@@ -18,6 +18,7 @@ from dspex_lab.errors import AdapterParseError, InputError
 from dspex_lab.fields import jsonable
 from dspex_lab.lm.base import BaseLM, LMResponse
 from dspex_lab.lm.usage import Usage
+from dspex_lab.lm.usage import record as record_usage
 from dspex_lab.modules.capture import note_call, visible_demos
 from dspex_lab.modules.module import Module, _current
 from dspex_lab.modules.state import DemoList, as_demo, demo_to_dict, record, record_init
@@ -219,6 +220,11 @@ class Predict(Module):
                 raise
             if traced:
                 events.emit("adapter.parse", where, {"adapter": adapter.name, "fields": fields})
+            if response.finish_reason == "length":
+                # The answer came from a reply cut off at max_tokens: counted, so an evaluation can tell.
+                cut = Usage(truncated=1)
+                usage.add(cut)
+                record_usage(cut)
             prediction = Prediction(fields, raw=response.text, usage=usage, finish_reason=response.finish_reason)
             note_call(self, inputs, prediction)
             return prediction
