@@ -290,3 +290,32 @@ def test_a_failure_of_the_outcome_callback_propagates_and_ends_the_run(trace_sto
 def test_bad_limits_are_refused_before_anything_runs(limits, message):
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
         asyncio.run(run_each(double, [1], **limits))
+
+
+def test_calls_inside_run_each_wait_for_an_open_breaker_as_an_optimizer_s_teacher_runs_do():
+    import dspex_lab as dx
+    from dspex_lab.testing import ProviderServer
+
+    now = [0.0]
+    with ProviderServer() as server:
+        server.clock = lambda: now[0]
+        lm = dx.LM("openai/teacher", api_base=server.url, api_key="x", cache=False, num_retries=0,
+                   circuit_threshold=1, circuit_cooldown=0.1)  # fmt: skip
+        server.outage(3600)
+
+        class Watch(Recorder):
+            """The provider comes back the moment the run starts waiting for the breaker."""
+
+            def on_event(self, event) -> None:
+                super().on_event(event)
+                if event.kind == "evaluate.wait" and event.payload["waiting"]:
+                    now[0] = 7200
+
+        async def teach(item: int) -> str:
+            return (await lm.acall(f"item {item}")).text
+
+        watch = Watch()
+        report = asyncio.run(run_each(teach, list(range(6)), concurrency=3, progress=watch, label="bootstrap"))
+    assert (report.status, report.errors) == ("completed", [])
+    assert "evaluate.wait" in watch.kinds
+    assert all(outcome.value.startswith("Reply ") for outcome in report.outcomes)
