@@ -186,12 +186,6 @@ class RateLimiter:
             self._grants.remove(grant)
             self._replan(self.clock())
 
-    def window(self, end: float) -> tuple[int, float]:
-        """Requests and tokens granted in the window (end - 60 s, end]."""
-        with self._lock:
-            inside = [g for g in self._grants if end - WINDOW < g.at <= end]
-            return len(inside), sum(g.tokens for g in inside)
-
     # -- placement -----------------------------------------------------------------------------------
 
     def _expire(self, now: float) -> None:
