@@ -17,6 +17,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check dspex_lab tests benchmarks tools data
 	$(VENV)/bin/ruff format --check dspex_lab tests benchmarks tools data
+	$(VENV)/bin/mypy
 
 test: lint
 	@bash tools/setup.sh --browser

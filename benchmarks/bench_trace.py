@@ -29,9 +29,13 @@ import tracemalloc
 from collections.abc import Callable
 
 import dspex_lab as dx
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
+from dspex_lab.trace.flow import get_message_flow
 from dspex_lab.trace.query import get_events
+from dspex_lab.trace.query import spans as get_spans
+from dspex_lab.trace.schema import FIELDS, Event
 from dspex_lab.trace.store import EventStore
+from dspex_lab.trace.timetravel import get_state_at
 
 SYSTEM = "Your input fields are:\n1. `question` (str)\nYour output fields are:\n1. `answer` (str)\n" * 2
 PROGRAMS = [f"p{k}" for k in range(10)]
@@ -48,14 +52,12 @@ def program_call(i: int) -> None:
     """The events of one predictor call: 8 events, as modules and LM clients emit them."""
     question = f"What is {i} + {i}?"
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
-    with events.span("program", "qa", {"module": "QA", "inputs": {"question": question}}) as outer:
-        with events.span("program", "qa.generate", {"module": "Predict", "inputs": {"question": question}}) as inner:
-            events.emit("adapter.format", "qa.generate", {"adapter": "ChatAdapter", "messages": messages})
+    with events.span(schema.ProgramStart(module="QA", inputs={"question": question}), "qa") as outer:
+        with events.span(schema.ProgramStart(module="Predict", inputs={"question": question}), "qa.generate") as inner:
+            events.emit(schema.AdapterFormat(adapter="ChatAdapter", messages=messages), "qa.generate")
             with events.span(
-                "lm.request",
+                schema.LMRequest(messages=messages, params={"temperature": 0.0}),
                 "lm:openai/gpt-4o-mini",
-                {"messages": messages, "params": {"temperature": 0.0}},
-                end="lm.response",
                 correlation_id=f"gpt-4o-mini#{i}",
             ) as call:
                 call.set(
@@ -66,15 +68,15 @@ def program_call(i: int) -> None:
                     cache_hit=True,
                     finish_reason="stop",
                 )
-            events.emit("adapter.parse", "qa.generate", {"adapter": "ChatAdapter", "fields": {"answer": str(2 * i)}})
+            events.emit(schema.AdapterParse(adapter="ChatAdapter", fields={"answer": str(2 * i)}), "qa.generate")
             inner.set(outputs={"answer": str(2 * i)}, prompt_tokens=120, completion_tokens=9)
         outer.set(outputs={"answer": str(2 * i)})
 
 
 def plain_loop(n: int) -> None:
-    emit = events.emit
+    emit, circuit = events.emit, schema.LMCircuit
     for i in range(n):
-        emit("evaluate.example", "evaluate", {"index": i, "score": 1.0})
+        emit(circuit(state="open", failures=i), "lm:openai/gpt-4o-mini")
 
 
 def calls_loop(n: int) -> None:
@@ -93,7 +95,7 @@ def timed(store: EventStore | None, loop: Callable[[int], None], n: int) -> floa
 
 def bench_emit(n: int, runs: int) -> None:
     print(f"\n## emit: {n:,} events, median of {runs} runs (us per event, amortized)")
-    for name, loop in (("plain emit, {index, score}", plain_loop), ("program calls, 8 events each", calls_loop)):
+    for name, loop in (("plain emit, a 2-field payload", plain_loop), ("program calls, 8 events each", calls_loop)):
         on, off, stored = [], [], 0
         for _ in range(runs):
             store = EventStore()
@@ -112,7 +114,7 @@ def bench_memory(n: int) -> None:
     print(f"\n## memory: {n:,} events (tracemalloc, MB per 100,000 events)")
     warm_imports()  # their code is not per-event memory
     print(f"{'':34s} {'store':>7s} {'+ indexes':>10s} {'+ frame':>8s}")
-    for name, loop in (("program calls (prompts ~0.5 KB)", calls_loop), ("plain emit, {index, score}", plain_loop)):
+    for name, loop in (("program calls (prompts ~0.5 KB)", calls_loop), ("plain emit, a 2-field payload", plain_loop)):
         gc.collect()
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
@@ -123,25 +125,25 @@ def bench_memory(n: int) -> None:
         scale = 100_000 / len(store) / 2**20
         stored = tracemalloc.get_traced_memory()[0] - base
         # Every index the queries build: each key column, spans, request/reply pairs.
-        store.events(kind="program.end", component="qa.generate", since=START_NS)
-        store.events(run_id="none", task="none", correlation_id="none")
-        store.message_flow("qa", "lm:openai/gpt-4o-mini")
-        store.spans()
+        get_events(kind="program.end", component="qa.generate", since=START_NS, store=store)
+        get_events(run_id="none", task="none", correlation_id="none", store=store)
+        get_message_flow("qa", "lm:openai/gpt-4o-mini", store=store)
+        get_spans(store=store)
         indexed = tracemalloc.get_traced_memory()[0] - base
-        frame = store.frame()
+        frame = get_events(store=store)
         framed = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
         print(f"{name:34s} {stored * scale:7.1f} {indexed * scale:10.1f} {framed * scale:8.1f}")
         del store, frame
     print("(store: columns and frozen payloads; + indexes: after the queries above built theirs;")
-    print(" + frame: with store.frame() held, every payload decoded into a dict)")
+    print(" + frame: with get_events(store=store) held, every payload decoded into a dict)")
 
 
 # --- queries --------------------------------------------------------------------------------------
 def synthetic(n: int, seed: int = 7) -> EventStore:
     """n events over an hour: batches of 8 concurrent calls by 10 programs to 3 LMs, and state changes."""
     rng = random.Random(seed)
-    columns: dict[str, list] = {name: [] for name in events.FIELDS}
+    columns: dict[str, list] = {name: [] for name in FIELDS}
     span = iter(range(1, 10 * n))
     uids = [f"{k:08x}" for k in range(20)]
     state_every = max(1, n // 2000)
@@ -191,7 +193,7 @@ def synthetic(n: int, seed: int = 7) -> EventStore:
     for name in columns:
         del columns[name][n:]
     store = EventStore()
-    store.extend(columns)
+    store.extend(Event._make(row) for row in zip(*(columns[name] for name in FIELDS), strict=True))
     return store
 
 
@@ -223,13 +225,13 @@ def bench_queries(n: int, repeats: int) -> None:
             "kind + component + 1-minute window",
             lambda: get_events(kind="program.end", component="p3.generate", store=store, **window),
         ),
-        ("get_state_at, mid-hour", lambda: store.state_at(f"predict:{uid}", middle)),
+        ("get_state_at, mid-hour", lambda: get_state_at(f"predict:{uid}", middle, store=store)),
         (
             "get_message_flow p3 <-> its LM, 10 minutes",
-            lambda: store.message_flow("p3", LMS[0], since=middle, until=middle + 10 * minute),
+            lambda: get_message_flow("p3", LMS[0], since=middle, until=middle + 10 * minute, store=store),
         ),
-        ("get_message_flow p3 <-> its LM, whole hour", lambda: store.message_flow("p3", LMS[0])),
-        ("  the same with content=True", lambda: store.message_flow("p3", LMS[0], content=True)),
+        ("get_message_flow p3 <-> its LM, whole hour", lambda: get_message_flow("p3", LMS[0], store=store)),
+        ("  the same with content=True", lambda: get_message_flow("p3", LMS[0], content=True, store=store)),
     ]
     for name, fn in cases:
         cold, warm, result = cold_and_warm(fn, repeats)
@@ -239,7 +241,7 @@ def bench_queries(n: int, repeats: int) -> None:
     for name, fn in cases[:5]:
         times = []
         for i in range(max(3, repeats // 4)):
-            store.append(START_NS + HOUR_NS + i, "note", None, None, None, "late", "task:main", None, None)
+            store.append(Event(START_NS + HOUR_NS + i, "note", None, None, None, "late", "task:main", None, None))
             start = clock()
             fn()
             times.append((clock() - start) * 1000)
@@ -251,10 +253,10 @@ def warm_imports() -> None:
     warm = EventStore()
     with events.use_store(warm):
         calls_loop(64)
-    warm.events(component="qa")
-    warm.message_flow("qa", "lm:openai/gpt-4o-mini", content=True)
-    warm.spans()
-    warm.frame()
+    get_events(component="qa", store=warm)
+    get_message_flow("qa", "lm:openai/gpt-4o-mini", content=True, store=warm)
+    get_spans(store=warm)
+    get_events(store=warm)
 
 
 # --- tracing on a cached Predict call -----------------------------------------------------------

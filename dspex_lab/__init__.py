@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "load": "dspex_lab.modules.module",
     "Predict": "dspex_lab.modules.predict",
     "ChainOfThought": "dspex_lab.modules.chain_of_thought",
+    "Adapter": "dspex_lab.adapters.base",
     "ChatAdapter": "dspex_lab.adapters.chat",
     "JSONAdapter": "dspex_lab.adapters.json",
     "configure": "dspex_lab.settings",
@@ -37,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "ConfigurationError": "dspex_lab.errors",
     "LMError": "dspex_lab.errors",
     "CircuitOpenError": "dspex_lab.errors",
+    "Interrupted": "dspex_lab.errors",
+    "OptimizationError": "dspex_lab.optimize.base",
     # LMs
     "BaseLM": "dspex_lab.lm.base",
     "LMResponse": "dspex_lab.lm.base",
@@ -51,6 +54,8 @@ _EXPORTS: dict[str, str] = {
     "Evaluate": "dspex_lab.evaluation.evaluator",
     "EvaluationResult": "dspex_lab.evaluation.result",
     # optimizers
+    "Optimizer": "dspex_lab.optimize.base",
+    "CompileReport": "dspex_lab.optimize.base",
     "LabeledFewShot": "dspex_lab.optimize.labeled",
     "BootstrapFewShot": "dspex_lab.optimize.bootstrap",
     "BootstrapFewShotWithRandomSearch": "dspex_lab.optimize.random_search",
@@ -113,6 +118,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 if TYPE_CHECKING:
+    from dspex_lab.adapters.base import Adapter
     from dspex_lab.adapters.chat import ChatAdapter
     from dspex_lab.adapters.json import JSONAdapter
     from dspex_lab.errors import (
@@ -121,6 +127,7 @@ if TYPE_CHECKING:
         ConfigurationError,
         DspexError,
         InputError,
+        Interrupted,
         LMError,
         SignatureError,
     )
@@ -139,6 +146,7 @@ if TYPE_CHECKING:
     from dspex_lab.modules.chain_of_thought import ChainOfThought
     from dspex_lab.modules.module import Module, load
     from dspex_lab.modules.predict import Predict
+    from dspex_lab.optimize.base import CompileReport, OptimizationError, Optimizer
     from dspex_lab.optimize.bootstrap import BootstrapFewShot
     from dspex_lab.optimize.labeled import LabeledFewShot
     from dspex_lab.optimize.random_search import BootstrapFewShotWithRandomSearch

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 
 class DspexError(Exception):
     """Base class of every error raised by dspex_lab."""
@@ -101,3 +104,27 @@ class CircuitOpenError(LMError):
 
 class TruncatedReplyError(LMError):
     """An LM reply was cut off at max_tokens; an evaluation records such an example as an error."""
+
+
+class Interrupted(asyncio.CancelledError):
+    """The task awaiting a run was cancelled: it is cancelled, and what finished is in `partial`.
+
+    `await dx.aevaluate(...)` raises it with the `EvaluationResult` of the
+    examples finished so far, so `asyncio.wait_for`, task groups and anyio see
+    an ordinary cancellation while a caller who wants the partial result can
+    catch it::
+
+        try:
+            result = await dx.aevaluate(program, devset, metric)
+        except dx.Interrupted as stop:
+            result = stop.partial
+
+    The synchronous forms (`dx.evaluate`, interrupted with Ctrl-C or the
+    kernel's stop) return `partial` instead. A run stopped by a `CancelToken`,
+    `cancel_run` or a Stop button is not a cancellation of the awaiting task:
+    it returns normally, with status "cancelled".
+    """
+
+    def __init__(self, partial: Any = None, message: str = "the run was cancelled") -> None:
+        super().__init__(message)
+        self.partial = partial

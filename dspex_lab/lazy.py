@@ -20,6 +20,8 @@ def lazy_exports(
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """Module-level `__getattr__` and `__dir__` for `package`, which exports `exports` (name -> module).
 
+    `__dir__` lists exactly the exported names and subpackages (the package's `__all__`).
+
     A name is cached in the package's namespace once loaded, so later reads cost
     a dictionary lookup. `submodules` are subpackages reachable as attributes.
     """
@@ -35,7 +37,10 @@ def lazy_exports(
             return importlib.import_module(f"{package}.{name}")
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
+    public = sorted({*exports, *children})
+
     def __dir__() -> list[str]:
-        return sorted({*exports, *children, *vars(sys.modules[package])})
+        # The public names only: what the package imports for itself (sys, typing) is not its surface.
+        return list(public)
 
     return __getattr__, __dir__

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from dspex_lab.errors import Interrupted
+
 T = TypeVar("T")
 
 _lock = threading.Lock()
@@ -57,9 +59,9 @@ def in_background_loop() -> bool:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run `coro` to completion on the private loop and return its result.
 
-    On KeyboardInterrupt the task is cancelled; if the coroutine handles the
-    cancellation and returns a value, that value is returned, otherwise
-    KeyboardInterrupt is raised again.
+    On KeyboardInterrupt the task is cancelled; if the coroutine ends with
+    `Interrupted` carrying a partial result (an interrupted evaluation), that
+    result is returned, otherwise KeyboardInterrupt is raised again.
     """
     if in_background_loop():
         coro.close()
@@ -76,7 +78,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         if not done.set_running_or_notify_cancel():
             coro.close()
             return
-        task = loop.create_task(coro, context=ctx)
+        task = loop.create_task(_partial_on_cancel(coro), context=ctx)
         holder.append(task)
         task.add_done_callback(lambda t: _copy_outcome(t, done))
 
@@ -92,6 +94,17 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             return done.result()
         except concurrent.futures.CancelledError:
             raise KeyboardInterrupt from None
+
+
+async def _partial_on_cancel(coro: Coroutine[Any, Any, T]) -> T:
+    """`coro`'s result, or the partial result of the `Interrupted` it ends with (for the synchronous caller)."""
+    try:
+        return await coro
+    except Interrupted as stop:
+        if stop.partial is None:
+            raise
+        partial: T = stop.partial
+        return partial
 
 
 def _copy_outcome(task: asyncio.Task[T], target: concurrent.futures.Future[T]) -> None:

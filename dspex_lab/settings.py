@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-KNOWN_SETTINGS = ("lm", "adapter", "cache_dir", "progress", "trace_component")
+KNOWN_SETTINGS = ("lm", "adapter", "cache_dir", "progress")
 
 _defaults: dict[str, Any] = {"lm": None, "adapter": None, "cache_dir": None, "progress": None}
 _overrides: ContextVar[dict[str, Any] | None] = ContextVar("dspex_settings", default=None)

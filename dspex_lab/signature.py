@@ -276,7 +276,7 @@ class SignatureMeta(type):
     def signature(cls) -> str:
         """The string form, e.g. `question, k: int -> answer`."""
 
-        def side(fields: dict[str, FieldInfo]) -> str:
+        def side(fields: Mapping[str, FieldInfo]) -> str:
             return ", ".join(n if f.annotation is str else f"{n}: {f.type_name}" for n, f in fields.items())
 
         return f"{side(cls.input_fields)} -> {side(cls.output_fields)}"
@@ -392,7 +392,7 @@ def ensure_signature(signature: str | type[Signature]) -> type[Signature]:
     if isinstance(signature, str):
         return parse(signature)
     if isinstance(signature, SignatureMeta) and signature is not Signature:
-        return typing.cast(type[Signature], signature)
+        return signature
     raise SignatureError(
         f"expected a signature (a dx.Signature subclass or a string like 'question -> answer'), got {signature!r}"
     )

@@ -137,7 +137,7 @@ class Adapter:
         outputs = signature.output_fields
         fields: dict[str, Any] = {}
         for name, value in found:
-            if name in outputs and name not in fields:
+            if name is not None and name in outputs and name not in fields:
                 try:
                     fields[name] = parse_value(value, outputs[name].annotation)
                 except ValueError as exc:

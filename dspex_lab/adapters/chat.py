@@ -27,8 +27,16 @@ class ChatAdapter(Adapter):
 
     name = "ChatAdapter"
 
-    def __init__(self, json_fallback: bool = True) -> None:
-        self.json_fallback = json_fallback
+    def __init__(self, json_fallback: bool = True, *, use_json_adapter_fallback: bool | None = None) -> None:
+        """`json_fallback`: retry a reply this adapter cannot parse with JSONAdapter.
+
+        `use_json_adapter_fallback` is DSPy's name for the same option and is accepted too.
+        """
+        if use_json_adapter_fallback is not None:
+            if not json_fallback:
+                raise TypeError("give json_fallback or use_json_adapter_fallback (DSPy's name for it), not both")
+            json_fallback = use_json_adapter_fallback
+        self.json_fallback = bool(json_fallback)
 
     def __repr__(self) -> str:
         return f"ChatAdapter(json_fallback={self.json_fallback})"

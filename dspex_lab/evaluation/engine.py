@@ -2,10 +2,13 @@
 
 `run_each(fn, items)` awaits `fn(item)` for every item with bounded
 concurrency. Each item is isolated (errors and timeouts are recorded on it, the
-rest go on); progress goes out as `evaluate.start` / `evaluate.example` /
-`evaluate.end` events tagged with the run id; the run can be stopped by
-`max_errors`, a `CancelToken`, `cancel_run(run_id)`, or by cancelling the task
-that awaits it, and in every case the outcomes finished so far come back.
+rest go on); progress goes out as run events tagged with the run id
+(`EvaluateStart` / `EvaluateExample` / `EvaluateEnd`, or the `Teacher*` kinds
+for an optimizer's teacher runs). The run can be stopped by `max_errors`, a
+`CancelToken` or `cancel_run(run_id)`, and then the report of the outcomes
+finished so far comes back; when the task awaiting it is cancelled, the run
+stops the same way and raises `Interrupted` (a CancelledError) carrying that
+report, so the task really is cancelled.
 
 An optimizer running its teacher over a training set uses it like this::
 
@@ -26,13 +29,14 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dspex_lab.errors import Interrupted
 from dspex_lab.evaluation import progress as progress_
 from dspex_lab.evaluation.cancel import CancelToken, register
 from dspex_lab.evaluation.executor import Executor, IsolatedJob, LocalExecutor, Outcome
 from dspex_lab.lm.circuit import CircuitWait
 from dspex_lab.lm.circuit import circuit_wait as circuit_wait_var
 from dspex_lab.options import check_number
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 
 @dataclass(slots=True)
@@ -93,6 +97,7 @@ async def run_each(
     component: str = "evaluate",
     label: str | None = None,
     start_info: dict[str, Any] | None = None,
+    kinds: schema.RunKinds = schema.EVALUATION,
 ) -> RunReport:
     """Await `fn(item)` for each of `items` (only those at `indices`, when given).
 
@@ -110,10 +115,13 @@ async def run_each(
     - `on_outcome(outcome)`: called on the loop thread as each item finishes,
       before its progress event (persist it here).
     - `score_of(outcome)`: the score shown in progress events.
-    - `start_info`: extra fields for the `evaluate.start` payload.
+    - `start_info`: fields of the start event (`RunStart`) beyond the limits.
+    - `kinds`: the event classes of the run (`schema.EVALUATION`, or
+      `schema.TEACHER` for an optimizer's teacher runs).
 
-    Returns a `RunReport` also when the run is stopped or the awaiting task is
-    cancelled; an exception from `on_outcome` or the executor propagates.
+    Returns a `RunReport` also when the run is stopped. When the awaiting task
+    is cancelled, raises `Interrupted` with the report as `partial`. An
+    exception from `on_outcome` or the executor propagates.
     """
     check_limits(concurrency, timeout, max_errors, circuit_wait)
     run_id = run_id or new_run_id()
@@ -137,6 +145,7 @@ async def run_each(
                 component=component,
                 label=label or component,
                 start_info=start_info,
+                kinds=kinds,
             )  # fmt: skip
     finally:
         if unsubscribe is not None:
@@ -162,26 +171,28 @@ async def _drive(
     component: str,
     label: str,
     start_info: dict[str, Any] | None,
+    kinds: schema.RunKinds,
 ) -> None:
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     error_count = 0
-    start_payload: dict[str, Any] = {
-        "total": report.total,
-        "pending": report.pending,
-        "resumed": report.total - report.pending,
-        "concurrency": concurrency,
-        "timeout": timeout,
-        "max_errors": max_errors,
-        "circuit_wait": circuit_wait,
-        "label": label,
-    }
-    if start_info:
-        start_payload.update(start_info)
-    events.emit("evaluate.start", component, start_payload)
+    events.emit(
+        kinds.start(
+            total=report.total,
+            pending=report.pending,
+            resumed=report.total - report.pending,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_errors=max_errors,
+            circuit_wait=circuit_wait,
+            label=label,
+            **(start_info or {}),
+        ),
+        component,
+    )
 
     def waiting(on: bool, detail: str) -> None:
-        events.emit("evaluate.wait", component, {"waiting": on, "reason": detail or None})
+        events.emit(kinds.wait(waiting=on, reason=detail or None), component)
 
     waits = CircuitWait(circuit_wait, waiting)
 
@@ -191,14 +202,13 @@ async def _drive(
         if on_outcome is not None:
             on_outcome(outcome)
         events.emit(
-            "evaluate.example",
+            kinds.example(
+                index=outcome.index,
+                score=score_of(outcome) if score_of is not None else None,
+                error=outcome.error,
+                latency_ms=outcome.latency_ms,
+            ),
             component,
-            {
-                "index": outcome.index,
-                "score": score_of(outcome) if score_of is not None else None,
-                "error": outcome.error,
-                "latency_ms": outcome.latency_ms,
-            },
         )
         if outcome.error is not None:
             error_count += 1
@@ -219,7 +229,7 @@ async def _drive(
                 return
             yield index, items[index]
 
-    job = IsolatedJob(fn, timeout, component)
+    job = IsolatedJob(fn, timeout, component, kinds.item)
     waiting_rule = circuit_wait_var.set(waits)  # the work task copies the context with the rule in it
     work = loop.create_task(
         executor.run(job, feed(), concurrency=min(concurrency, max(1, report.pending)), on_outcome=finished),
@@ -233,20 +243,28 @@ async def _drive(
             report.status, report.reason = status, reason
             work.cancel()
 
-    remove = token.on_cancel(lambda reason: loop.call_soon_threadsafe(stop, "cancelled", reason))
+    def on_cancel(reason: str) -> None:
+        loop.call_soon_threadsafe(stop, "cancelled", reason)
+
+    remove = token.on_cancel(on_cancel)
+    me = asyncio.current_task()
+    interrupted = False
     try:
         await work
     except asyncio.CancelledError:
         # Either stop() cancelled the work, or the task awaiting us was cancelled
-        # (Ctrl-C through run_sync, a kernel interrupt): keep what finished.
+        # (Ctrl-C through run_sync, a kernel interrupt, wait_for): keep what finished,
+        # and in the second case stay cancelled once the end is recorded.
+        interrupted = me is not None and me.cancelling() > 0
         if report.status == "completed":
             report.status = "cancelled"
             report.reason = "interrupted: the evaluation task was cancelled (KeyboardInterrupt or task.cancel())"
         work.cancel()
         await asyncio.wait([work])
-        if not work.cancelled() and work.exception() is not None:
-            report.status, report.reason = "failed", repr(work.exception())
-            raise work.exception() from None
+        error = None if work.cancelled() else work.exception()
+        if error is not None:
+            report.status, report.reason = "failed", repr(error)
+            raise error from None
     except BaseException as exc:
         report.status, report.reason = "failed", f"{type(exc).__name__}: {exc}"
         raise
@@ -255,15 +273,16 @@ async def _drive(
         report.duration_s = time.perf_counter() - started
         done = len(report.outcomes)
         events.emit(
-            "evaluate.end",
+            kinds.end(
+                status=report.status,
+                reason=report.reason,
+                finished=done,
+                errors=error_count,
+                total=report.total,
+                pending=report.pending - done,
+                duration_ms=report.duration_s * 1000,
+            ),
             component,
-            {
-                "status": report.status,
-                "reason": report.reason,
-                "finished": done,
-                "errors": error_count,
-                "total": report.total,
-                "pending": report.pending - done,
-                "duration_ms": report.duration_s * 1000,
-            },
         )
+    if interrupted:
+        raise Interrupted(report, f"run {report.run_id} was cancelled: {report.reason}")

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dspex_lab import settings
-from dspex_lab.errors import TruncatedReplyError
+from dspex_lab.errors import Interrupted, TruncatedReplyError
 from dspex_lab.evaluation.cancel import CancelToken
 from dspex_lab.evaluation.engine import DEFAULT_CIRCUIT_WAIT, check_limits, run_each
 from dspex_lab.evaluation.executor import Executor, Outcome
@@ -115,8 +115,10 @@ async def aevaluate(
     - `allow_truncated`: score examples whose LM replies were cut off at
       max_tokens (with a warning) instead of recording them as errors.
 
-    If the task awaiting this is cancelled, the examples finished so far come
-    back as a result with status "cancelled" instead of an exception.
+    A `cancel` token (or `cancel_run`, or a Stop button) stops the run and the
+    examples finished so far come back as a result with status "cancelled".
+    If the task awaiting this is cancelled, it raises `dx.Interrupted` (a
+    CancelledError) whose `partial` is that result.
     """
     metrics = MetricSet(metric)
     examples = _check_devset(devset)
@@ -178,7 +180,8 @@ async def aevaluate(
                 )
 
         primary = metrics.primary
-        report = await run_each(
+        interrupted = False
+        run = run_each(
             one,
             examples,
             indices=todo,
@@ -198,6 +201,10 @@ async def aevaluate(
                 "resumed_score_sum": sum(record.score for record in records),
             },
         )
+        try:
+            report = await run
+        except Interrupted as stop:
+            report, interrupted = stop.partial, True
     finally:
         if store is not None:
             store.close()
@@ -208,7 +215,7 @@ async def aevaluate(
             RuntimeWarning,
             stacklevel=2,
         )
-    return EvaluationResult(
+    result = EvaluationResult(
         run_id=report.run_id,
         total=len(examples),
         metrics=metrics.names,
@@ -218,6 +225,9 @@ async def aevaluate(
         duration_s=report.duration_s,
         failure_score=float(failure_score),
     )
+    if interrupted:
+        raise Interrupted(result, f"evaluation {report.run_id} was cancelled: {report.reason}")
+    return result
 
 
 def _record(outcome: Outcome, example: Any, failed_scores: dict[str, float]) -> ExampleResult:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from dspex_lab.lm.secret import redact_text
 from dspex_lab.lm.usage import Usage, track_usage
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 
 @dataclass(slots=True)
@@ -40,18 +40,25 @@ class Outcome:
 class IsolatedJob:
     """Runs `fn(item)` so that nothing it does escapes: errors and timeouts become Outcomes.
 
-    Each call runs inside an `evaluate.item` span, so the program's and the LM's
+    Each call runs inside an item span (`EvaluateItemStart`), so the program's and the LM's
     events nest under the item they belong to, and counts the usage of every LM
     call it makes, also when it fails. Cancellation is not caught: it belongs to
     whoever stops the run.
     """
 
-    __slots__ = ("component", "fn", "timeout")
+    __slots__ = ("component", "fn", "item", "timeout")
 
-    def __init__(self, fn: Callable[[Any], Awaitable[Any]], timeout: float | None, component: str) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Any], Awaitable[Any]],
+        timeout: float | None,
+        component: str,
+        item: type[schema.EvaluateItemStart] | type[schema.TeacherItemStart] = schema.EvaluateItemStart,
+    ) -> None:
         self.fn = fn
         self.timeout = timeout
         self.component = component
+        self.item = item
 
     async def __call__(self, index: int, item: Any) -> Outcome:
         start = time.perf_counter()
@@ -59,7 +66,7 @@ class IsolatedJob:
         with track_usage() as usage:
             try:
                 async with deadline:
-                    with events.span("evaluate.item", self.component, {"index": index}):
+                    with events.span(self.item(index=index), self.component):
                         value = await self.fn(item)
             except Exception as exc:  # isolation: one failing item never sinks the run
                 outcome = _failed(index, exc, deadline.expired(), self.timeout)

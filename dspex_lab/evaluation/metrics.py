@@ -39,7 +39,7 @@ class MetricSet:
                     f"metric(example, prediction, trace=None) -> bool | float | (score, feedback)"
                 )
         self.names = [name for name, _ in named]
-        self._calls = [(name, fn, _takes_trace(fn)) for name, fn in named]
+        self._calls = [(name, fn, takes_trace(fn)) for name, fn in named]
 
     @property
     def primary(self) -> str:
@@ -49,8 +49,8 @@ class MetricSet:
         """Scores per metric name, and the feedback of those metrics that gave any."""
         scores: dict[str, float] = {}
         feedback: dict[str, str] = {}
-        for name, fn, takes_trace in self._calls:
-            value = fn(example, prediction, None) if takes_trace else fn(example, prediction)
+        for name, fn, traced in self._calls:
+            value = fn(example, prediction, None) if traced else fn(example, prediction)
             if inspect.isawaitable(value):
                 value = await value
             scores[name], note = to_score(value, name)
@@ -65,7 +65,7 @@ def metric_name(metric: Metric) -> str:
     return "metric" if name == "<lambda>" else name
 
 
-def _takes_trace(fn: Metric) -> bool:
+def takes_trace(fn: Metric) -> bool:
     """Whether `fn` accepts a third positional argument (DSPy's `trace`)."""
     try:
         signature = inspect.signature(fn)

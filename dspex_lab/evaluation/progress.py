@@ -1,10 +1,12 @@
 """Showing a run's progress, driven only by its events.
 
 A progress consumer is any object with `on_event(event)`. The engine subscribes
-it to the event stream for the run's id, and it sees the run's
-`evaluate.start`, `evaluate.example` and `evaluate.end` events (in that order),
-and `evaluate.wait` when the run's calls start or stop waiting for an LM's
-circuit breaker; nothing else. `ProgressState` folds those events into the figures a display
+it to the event stream for the run's id, and it sees the run's start, one
+event per example and the end (`EvaluateStart` / `EvaluateExample` /
+`EvaluateEnd`, or the `Teacher*` kinds of an optimizer's teacher runs), in
+that order, and a wait event (`EvaluateWait`, `TeacherWait`) when the run's
+calls start or stop waiting for an LM's circuit breaker; nothing else.
+`ProgressState` folds those events into the figures a display
 shows (running score, throughput, errors, ETA), so every display computes them
 the same way.
 
@@ -19,17 +21,17 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from dspex_lab.trace import events
-from dspex_lab.trace.events import Event
+from dspex_lab.trace import events, schema
+from dspex_lab.trace.schema import Event
 
-PROGRESS_KINDS = frozenset({"evaluate.start", "evaluate.example", "evaluate.wait", "evaluate.end"})
+PROGRESS_KINDS = schema.RUN_KINDS
 
 log = logging.getLogger(__name__)
 
 
 @runtime_checkable
 class ProgressConsumer(Protocol):
-    """Receives a run's progress events; `evaluate.end` is the last one it gets."""
+    """Receives a run's progress events (`schema.RunStart`, `RunExample`, `RunEnd` kinds); the end is the last."""
 
     def on_event(self, event: Event) -> None: ...
 
@@ -68,28 +70,31 @@ class ProgressState:
 
     def update(self, event: Event) -> None:
         """Fold one progress event into the figures."""
-        payload = event.payload or {}
-        if event.kind == "evaluate.example":
+        kind = event.kind
+        if kind in schema.RUN_EXAMPLES:
+            example = schema.RunExample.of(event.payload)
             self.done += 1
-            if payload.get("error") is not None:
+            if example.error is not None:
                 self.errors += 1
-            score = payload.get("score")
-            if score is not None:
-                self.score_sum += score
+            if example.score is not None:
+                self.score_sum += example.score
             self.last_ns = event.ts
-        elif event.kind == "evaluate.start":
+        elif kind in schema.RUN_STARTS:
+            start = schema.RunStart.of(event.payload)
             self.run_id = event.run_id
-            self.label = payload.get("label")
-            self.total = payload.get("total", 0)
-            self.resumed = payload.get("resumed", 0)
+            self.label = start.label
+            self.total = start.total or 0
+            self.resumed = start.resumed or 0
             self.done = self.resumed
-            self.score_sum = payload.get("resumed_score_sum", 0.0)
+            self.score_sum = start.resumed_score_sum or 0.0
             self.started_ns = self.last_ns = event.ts
-        elif event.kind == "evaluate.wait":
-            self.waiting = payload.get("reason") if payload.get("waiting") else None
-        elif event.kind == "evaluate.end":
-            self.status = payload.get("status")
-            self.reason = payload.get("reason")
+        elif kind in schema.RUN_WAITS:
+            wait = schema.RunWait.of(event.payload)
+            self.waiting = wait.reason if wait.waiting else None
+        elif kind in schema.RUN_ENDS:
+            end = schema.RunEnd.of(event.payload)
+            self.status = end.status
+            self.reason = end.reason
             self.waiting = None
             self.last_ns = event.ts
 
@@ -141,12 +146,12 @@ class TerminalProgress:
     def on_event(self, event: Event) -> None:
         state = self.state
         state.update(event)
-        if event.kind == "evaluate.example":
+        if event.kind in schema.RUN_EXAMPLES:
             bar = self._bar
             bar.update(1)
             if bar.n == state.total or bar.n % 16 == 0:
                 bar.set_postfix_str(self._postfix(), refresh=False)
-        elif event.kind == "evaluate.start":
+        elif event.kind in schema.RUN_STARTS:
             from tqdm import tqdm
 
             self._bar = tqdm(
@@ -159,9 +164,9 @@ class TerminalProgress:
                 dynamic_ncols=True,
             )
             self._bar.set_postfix_str(self._postfix(), refresh=False)
-        elif event.kind == "evaluate.wait" and self._bar is not None:
+        elif event.kind in schema.RUN_WAITS and self._bar is not None:
             self._bar.set_postfix_str(self._postfix(), refresh=True)
-        elif event.kind == "evaluate.end" and self._bar is not None:
+        elif event.kind in schema.RUN_ENDS and self._bar is not None:
             self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.close()
             if state.status != "completed" and state.reason:

@@ -1,12 +1,12 @@
 """DemoInspector: a program's demonstrations, where each came from, and how they changed over time.
 
 Everything comes from the event store. A predictor's demos at any moment are
-`get_state_at(program, t)` (its `state.change` events folded, through the
+`get_state_at(program, t)` (its `StateChange` events folded, through the
 predictors it was copied from); the time slider walks the moments those
 changes were recorded. The compile that installed the demos is found by its
-`optimize.demos` events (one per predictor, naming the origin of each demo:
+`OptimizeDemos` events (one per predictor, naming the origin of each demo:
 "bootstrapped" from a teacher run that passed the metric, or "labeled" as
-given); a bootstrapped demo's teacher run is its `optimize.attempt` event in
+given); a bootstrapped demo's teacher run is its `OptimizeAttempt` event in
 that compile, and the LM calls of that run are the spans under it.
 """
 
@@ -17,8 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from dspex_lab.lab import render
 from dspex_lab.lab.examples import LMCall, descendants, lm_calls
-from dspex_lab.lab.panel import Panel, Parts
-from dspex_lab.trace import events
+from dspex_lab.lab.panel import Panel, Widget
+from dspex_lab.trace import events, schema
+from dspex_lab.trace.query import get_events, to_ns
+from dspex_lab.trace.query import spans as get_spans
+from dspex_lab.trace.schema import Key
+from dspex_lab.trace.timetravel import get_state_at, get_state_history
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +42,7 @@ class DemoSource:
     position: int
     origin: str
     train_index: int | None
-    attempt: dict[str, Any] | None = None
+    attempt: schema.OptimizeAttempt | None = None
     calls: list[LMCall] = field(default_factory=list)
 
     def label(self) -> str:
@@ -54,9 +58,9 @@ class CompileInfo:
     optimizer: str
     start_ns: int
     end_ns: int | None
-    origins: dict[str, list[dict[str, Any]]]
+    origins: dict[str, list[schema.DemoOrigin]]
     installed_under: dict[str, int | None]
-    """Per predictor, the span its `optimize.demos` event was emitted in (to find the teacher runs of that compile)."""
+    """Per predictor, the span its `OptimizeDemos` event was emitted in (to find the teacher runs of that compile)."""
 
 
 @dataclass(slots=True)
@@ -75,7 +79,20 @@ class DemoDiff:
         return [demo for demo in self.before if demo not in self.after]
 
 
-class DemoInspector(Panel):
+@dataclass(slots=True)
+class DemoParts:
+    """The widgets of a DemoInspector."""
+
+    title: Widget
+    slider: Widget
+    moment: Widget
+    table: Widget
+    diff: Widget
+    source: Widget
+    origin: Widget
+
+
+class DemoInspector(Panel[DemoParts]):
     """`DemoInspector(program)`: each predictor's demos as a table, their origins, the compile's diff, a time slider.
 
     `store` defaults to the current store. `at(t)` moves to time `t` (any
@@ -92,7 +109,7 @@ class DemoInspector(Panel):
             raise RuntimeError("tracing is off, so demo history is not kept; turn it on with dx.trace.enable()")
         self.store = store
         self.predictors = [(name, predictor.uid) for name, predictor in named()]
-        self.history: pd.DataFrame = store.state_history(program)
+        self.history: pd.DataFrame = get_state_history(program, store=store)
         self.moments: list[int] = sorted({int(ts) for ts in self.history.index.tolist()})
         self.compile = _find_compile(store, dict((uid, name) for name, uid in self.predictors))
         self._sources: dict[str, list[DemoSource]] | None = None
@@ -101,15 +118,14 @@ class DemoInspector(Panel):
     # --- queries ------------------------------------------------------------------------------------
     def demos_at(self, t: Any = None) -> dict[str, list[dict[str, Any]]]:
         """Each predictor's demos (as dicts) at time `t`; None means the latest recorded state."""
-        from dspex_lab.trace.query import to_ns
-
         moment = to_ns(t) if t is not None else (self.moments[-1] if self.moments else None)
         if moment is None:
             return {
                 name: [_plain(demo) for demo in predictor.demos] for name, predictor in self.program.named_predictors()
             }
-        states = self.store.state_at(self.program, moment)
-        return {name: [dict(demo) for demo in (state or {}).get("demos") or []] for name, state in states.items()}
+        states = get_state_at(self.program, moment, store=self.store)
+        assert isinstance(states, dict)  # a program's state: one entry per predictor
+        return {name: [dict(demo) for demo in (state or {}).get(Key.demos) or []] for name, state in states.items()}
 
     def diff(self) -> dict[str, DemoDiff] | None:
         """Per predictor, the demos just before the compile started and when it ended (None without a compile)."""
@@ -162,7 +178,7 @@ class DemoInspector(Panel):
         ]
         source = w.Dropdown(options=choices, value=None, description="demo", layout=w.Layout(width="60%"))
         source.observe(lambda change: self.explain(*change["new"]) if change["new"] else None, names="value")
-        self.parts = Parts(
+        self.parts = DemoParts(
             title=w.HTML(),
             slider=slider,
             moment=w.HTML(),
@@ -290,24 +306,29 @@ def _change_text(history: pd.DataFrame, moment: int | None) -> str:
         return ""
     rows = history[history.index == moment]
     parts = [
-        f"{op} {fld} of {pred}" for op, fld, pred in zip(rows["op"], rows["field"], rows["predictor"], strict=True)
+        f"{op} {fld} of {pred}"
+        for op, fld, pred in zip(rows[Key.op], rows[Key.field], rows[Key.predictor], strict=True)
     ]
     return "at this moment: " + "; ".join(parts)
 
 
 def _find_compile(store: EventStore, names: dict[str, str]) -> CompileInfo | None:
-    """The latest compile whose `optimize.demos` events installed demos into these predictors (uid -> name)."""
+    """The latest compile whose `OptimizeDemos` events installed demos into these predictors (uid -> name)."""
     uids = set(names)
-    found = store.events(
-        kind="optimize.demos", where=lambda p: bool(p) and p.get("uid") in uids and p.get("role") == "student"
-    )
+
+    def installed_here(payload: dict[str, Any] | None) -> bool:
+        demos = schema.OptimizeDemos.of(payload)
+        return demos.uid in uids and demos.role == "student"
+
+    found = get_events(kind=schema.OptimizeDemos.KIND, where=installed_here, store=store)
     if found.empty:
         return None
     run_id = str(found["run_id"].iloc[-1])
     mine = found[found["run_id"] == run_id]
-    origins = {names[p["uid"]]: list(p.get("demos") or []) for p in mine["payload"].tolist()}
-    under = {names[p["uid"]]: _int(parent) for p, parent in zip(mine["payload"], mine["parent_id"], strict=True)}
-    root = store.spans(kind="optimize", run_id=run_id)
+    installed = [schema.OptimizeDemos.of(p) for p in mine["payload"].tolist()]
+    origins = {names[d.uid]: [schema.DemoOrigin.of(o) for o in d.demos or []] for d in installed}
+    under = {names[d.uid]: _int(parent) for d, parent in zip(installed, mine["parent_id"], strict=True)}
+    root = get_spans(kind=schema.OptimizeStart.KIND, run_id=run_id, store=store)
     top = root[root["parent_id"].isna()] if not root.empty else root
     if top.empty:
         return None
@@ -332,31 +353,32 @@ def _int(value: Any) -> int | None:
 
 def _sources(store: EventStore, info: CompileInfo) -> dict[str, list[DemoSource]]:
     """Each installed demo's origin, with the teacher run (attempt and LM calls) of the bootstrapped ones."""
-    spans = store.spans(run_id=info.run_id, payload=True)
+    spans = get_spans(run_id=info.run_id, store=store, payload=True)
     parents = {sid: _int(p) for sid, p in zip(spans.index.tolist(), spans["parent_id"].tolist(), strict=True)}
     kinds = dict(zip(spans.index.tolist(), spans["kind"].tolist(), strict=True))
 
     def compile_span(span_id: int | None) -> int | None:
         # The innermost optimize span around `span_id`: random search runs several compiles in one run.
         while span_id is not None:
-            if kinds.get(span_id) == "optimize.start":
+            if kinds.get(span_id) == schema.OptimizeStart.KIND:
                 return span_id
             span_id = parents.get(span_id)
         return None
 
-    attempts = store.events(kind="optimize.attempt", run_id=info.run_id)
-    passed: dict[tuple[int | None, int], tuple[dict[str, Any], int | None]] = {}
+    attempts = get_events(kind=schema.OptimizeAttempt.KIND, run_id=info.run_id, store=store)
+    passed: dict[tuple[int | None, int], tuple[schema.OptimizeAttempt, int | None]] = {}
     for payload, parent in zip(attempts["payload"].tolist(), attempts["parent_id"].tolist(), strict=True):
-        if payload and payload.get("passed"):
+        attempt = schema.OptimizeAttempt.of(payload)
+        if attempt.passed:
             item = _int(parent)
-            passed.setdefault((compile_span(item), payload.get("index")), (payload, item))
+            passed.setdefault((compile_span(item), attempt.index), (attempt, item))
     found: dict[str, list[DemoSource]] = {}
     for name, origins in info.origins.items():
         owner = compile_span(info.installed_under.get(name))
         listed = []
         for position, origin in enumerate(origins):
-            source = DemoSource(name, position, str(origin.get("origin")), origin.get("train_index"))
-            if source.origin == "bootstrapped":
+            source = DemoSource(name, position, str(origin.origin), origin.train_index)
+            if source.origin == schema.DemoOrigin.BOOTSTRAPPED and source.train_index is not None:
                 hit = passed.get((owner, source.train_index))
                 if hit is not None:
                     source.attempt, item = hit
@@ -371,7 +393,7 @@ def _source_html(source: DemoSource) -> str:
     if source.attempt is None:
         note = (
             "a training example installed as it is (no LM call made it)"
-            if source.origin == "labeled"
+            if source.origin == schema.DemoOrigin.LABELED
             else "its teacher run is not in this trace"
         )
         return head + render.muted(note)
@@ -380,10 +402,10 @@ def _source_html(source: DemoSource) -> str:
         "teacher run",
         render.pairs(
             [
-                ("round", attempt.get("round")),
-                ("score", attempt.get("score")),
-                ("inputs", attempt.get("inputs")),
-                ("outputs", attempt.get("outputs")),
+                ("round", attempt.round),
+                ("score", attempt.score),
+                ("inputs", attempt.inputs),
+                ("outputs", attempt.outputs),
             ]
         ),
     )

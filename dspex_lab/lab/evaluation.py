@@ -2,7 +2,7 @@
 
 `dx.evaluate(...)` shows one in a notebook once the workbench is loaded
 (`%load_ext dspex_lab`). The live figures are folded from the run's
-`evaluate.*` events (`ProgressState`, as the terminal bar does); when the run
+run events (`ProgressState`, as the terminal bar does); when the run
 ends, the results table and each example's prompt, reply and error are read
 from the event store. `EvaluationPanel(run_id)` opens the same view on a run
 that already finished.
@@ -16,6 +16,7 @@ and interrupting the kernel (the square button) stops a run the same way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.evaluation.cancel import cancel_run
@@ -24,9 +25,10 @@ from dspex_lab.lab import render
 from dspex_lab.lab.examples import SORTS, ExampleDetail, ExampleRow, RunExamples
 from dspex_lab.lab.feed import recorded
 from dspex_lab.lab.kernel import deliver_while_busy
-from dspex_lab.lab.panel import Pacer, Panel, Parts
-from dspex_lab.trace import events
-from dspex_lab.trace.events import Event
+from dspex_lab.lab.panel import Pacer, Panel, Widget
+from dspex_lab.trace import events, schema
+from dspex_lab.trace.query import get_events
+from dspex_lab.trace.schema import Event
 
 if TYPE_CHECKING:
     from dspex_lab.trace.store import EventStore
@@ -35,7 +37,25 @@ STOP_REASON = "stopped with the Stop button of the notebook panel"
 BAR_STYLES = {"completed": "success", "cancelled": "warning", "stopped": "warning", "failed": "danger"}
 
 
-class EvaluationPanel(Panel):
+@dataclass(slots=True)
+class EvaluationParts:
+    """The widgets of an EvaluationPanel."""
+
+    title: Widget
+    bar: Widget
+    stop: Widget
+    controls: Widget
+    stats: Widget
+    order: Widget
+    page: Widget
+    pages: Widget
+    table: Widget
+    example: Widget
+    details: Widget
+    results: Widget
+
+
+class EvaluationPanel(Panel[EvaluationParts]):
     """A live or finished evaluation run; see the module docstring.
 
     - `run_id`: open a finished (or running) run from the store; None for a
@@ -79,16 +99,16 @@ class EvaluationPanel(Panel):
 
     # --- following the run ------------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
-        """Fold one progress event (the engine calls this for `evaluate.start`, `.example`, `.end`)."""
+        """Fold one progress event (the engine calls this for a run's start, each example and its end)."""
         self.state.update(event)
-        if event.kind in ("evaluate.example", "evaluate.wait"):
+        if event.kind in schema.RUN_EXAMPLES or event.kind in schema.RUN_WAITS:
             self._pacer.request()
-        elif event.kind == "evaluate.start":
+        elif event.kind in schema.RUN_STARTS:
             self.run_id = event.run_id
             if self._display:
                 self.show()
             self._pacer.request(now=True)
-        elif event.kind == "evaluate.end":
+        elif event.kind in schema.RUN_ENDS:
             self._pacer.close()
             if self.store is not None and self.run_id is not None:
                 self.examples = RunExamples(self.store, self.run_id)
@@ -149,10 +169,12 @@ class EvaluationPanel(Panel):
         )
         deliver_while_busy(stop)
         stop.on_click(lambda _: self.stop())
-        parts = Parts(
+        bar = w.IntProgress(min=0, max=1, layout=w.Layout(width="60%"))
+        parts = EvaluationParts(
             title=w.HTML(),
-            bar=w.IntProgress(min=0, max=1, layout=w.Layout(width="60%")),
+            bar=bar,
             stop=stop,
+            controls=w.HBox([bar, stop]),
             stats=w.HTML(),
             order=w.Dropdown(options=list(SORTS), value=self.order, description="sort"),
             page=w.BoundedIntText(value=1, min=1, max=1, description="page", layout=w.Layout(width="140px")),
@@ -160,11 +182,10 @@ class EvaluationPanel(Panel):
             table=w.HTML(),
             example=w.Dropdown(options=[], description="example", layout=w.Layout(width="60%")),
             details=w.HTML(),
+            results=w.VBox([]),
         )
         parts.table.add_class("dspex-results")
         parts.details.add_class("dspex-details")
-        parts.controls = w.HBox([parts.bar, stop])
-        parts.results = w.VBox([])
         parts.order.observe(lambda change: self.sort(change["new"]), names="value")
         parts.page.observe(lambda change: self.show_page(change["new"] - 1), names="value")
         parts.example.observe(lambda change: self.select(change["new"]), names="value")
@@ -240,7 +261,7 @@ class EvaluationPanel(Panel):
 
 
 def _runs(store: EventStore) -> list[str]:
-    frame = store.events(kind="evaluate.start", payload=False)
+    frame = get_events(kind=schema.EvaluateStart.KIND, store=store, payload=False)
     return sorted({str(run) for run in frame["run_id"].tolist() if run == run and run is not None})
 
 
@@ -324,7 +345,7 @@ def _detail_html(detail: ExampleDetail) -> str:
             body += render.block(call.error)
         parts.append(render.section(title, body))
     for error in detail.parse_errors:
-        parts.append(render.section("parse error", render.block(error.get("error"))))
+        parts.append(render.section("parse error", render.block(error.error)))
     if detail.program_error and detail.program_error != row.error:
         parts.append(render.section("program error", render.block(detail.program_error)))
     return "".join(parts)

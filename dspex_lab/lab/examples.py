@@ -1,11 +1,11 @@
 """Per-example records of a run, read from the event store: what each example was asked, answered and cost.
 
-The engine runs each example inside an `evaluate.item` span (payload: its
-index) and reports it with an `evaluate.example` event (score, error,
+The engine runs each example inside an item span (`EvaluateItemStart`: its
+index) and reports it with an `EvaluateExample` event (score, error,
 latency). Everything the example caused nests under its item span: the
-program's `program.*` spans (inputs, outputs), the LM's `lm.request` /
-`lm.response` spans (messages, reply text, tokens) and the adapter's
-`adapter.parse` events (parse errors with the raw reply). `RunExamples`
+program's spans (`ProgramStart` / `ProgramEnd`: inputs, outputs), the LM's
+(`LMRequest` / `LMResponse`: messages, reply text, tokens) and the adapter's
+`AdapterParse` events (parse errors with the raw reply). `RunExamples`
 gathers those into one `ExampleRow` per example and, on demand, the full
 `ExampleDetail` of one.
 """
@@ -16,14 +16,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dspex_lab.trace import schema
+from dspex_lab.trace.query import get_events
+from dspex_lab.trace.query import spans as get_spans
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from dspex_lab.trace.store import EventStore
 
-ITEM = "evaluate.item.start"
-PROGRAM = "program.start"
-LM_CALL = "lm.request"
+ITEM = schema.EvaluateItemStart.KIND
+PROGRAM = schema.ProgramStart.KIND
+LM_CALL = schema.LMRequest.KIND
 
 
 @dataclass(slots=True)
@@ -67,7 +71,7 @@ class ExampleDetail:
 
     row: ExampleRow
     calls: list[LMCall]
-    parse_errors: list[dict[str, Any]]
+    parse_errors: list[schema.AdapterParse]
     program_error: str | None
 
 
@@ -87,16 +91,15 @@ class RunExamples:
     def __init__(self, store: EventStore, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
-        spans = store.spans(run_id=run_id, payload=True)
+        spans = get_spans(run_id=run_id, store=store, payload=True)
         self._spans = spans
         self._item_of = _item_index(spans)
-        reported = store.events(kind="evaluate.example", run_id=run_id)
+        reported = get_events(kind=schema.EvaluateExample.KIND, run_id=run_id, store=store)
         rows: dict[int, ExampleRow] = {}
         for payload in reported["payload"].tolist():
-            payload = payload or {}
-            index = payload.get("index")
-            if isinstance(index, int):
-                rows[index] = ExampleRow(index, payload.get("score"), payload.get("error"), payload.get("latency_ms"))
+            example = schema.EvaluateExample.of(payload)
+            if isinstance(example.index, int):
+                rows[example.index] = ExampleRow(example.index, example.score, example.error, example.latency_ms)
         kinds = dict(zip(spans.index.tolist(), spans["kind"].tolist(), strict=True))
         for span_id, row in zip(spans.index.tolist(), spans.itertuples(index=False), strict=True):
             index = self._item_of.get(span_id)
@@ -104,13 +107,13 @@ class RunExamples:
                 continue
             target = rows[index]
             if row.kind == PROGRAM and kinds.get(_id(row.parent_id)) == ITEM:
-                target.inputs = dict((row.start_payload or {}).get("inputs") or {})
-                target.outputs = dict((row.end_payload or {}).get("outputs") or {})
+                target.inputs = dict(schema.ProgramStart.of(row.start_payload).inputs or {})
+                target.outputs = dict(schema.ProgramEnd.of(row.end_payload).outputs or {})
             elif row.kind == LM_CALL:
-                end = row.end_payload or {}
+                reply = schema.LMResponse.of(row.end_payload)
                 target.lm_calls += 1
-                target.tokens += int(end.get("prompt_tokens") or 0) + int(end.get("completion_tokens") or 0)
-                target.cache_hits += bool(end.get("cache_hit"))
+                target.tokens += int(reply.prompt_tokens or 0) + int(reply.completion_tokens or 0)
+                target.cache_hits += bool(reply.cache_hit)
         self.rows = sorted(rows.values(), key=lambda r: r.index)
 
     def sorted(self, order: str = "failures first") -> list[ExampleRow]:
@@ -146,34 +149,35 @@ def lm_calls(spans: pd.DataFrame, span_ids: list[int]) -> list[LMCall]:
     for span_id in span_ids:
         if spans.at[span_id, "kind"] != LM_CALL:
             continue
-        start = spans.at[span_id, "start_payload"] or {}
-        end = spans.at[span_id, "end_payload"] or {}
+        request = schema.LMRequest.of(spans.at[span_id, "start_payload"])
+        reply = schema.LMResponse.of(spans.at[span_id, "end_payload"])
         calls.append(
             LMCall(
                 str(spans.at[span_id, "component"]),
-                start.get("messages"),
-                end.get("text"),
+                request.messages,
+                reply.text,
                 str(spans.at[span_id, "status"]),
                 spans.at[span_id, "error"],
-                end.get("prompt_tokens"),
-                end.get("completion_tokens"),
-                end.get("cost"),
-                end.get("cache_hit"),
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.cost,
+                reply.cache_hit,
                 _number(spans.at[span_id, "duration_ms"]),
             )
         )
     return calls
 
 
-def parse_errors(store: EventStore, run_id: str, span_ids: list[int]) -> list[dict[str, Any]]:
-    """The payloads of the failed `adapter.parse` events (error, raw reply) emitted inside `span_ids`."""
-    parsed = store.events(kind="adapter.parse", run_id=run_id)
+def parse_errors(store: EventStore, run_id: str, span_ids: list[int]) -> list[schema.AdapterParse]:
+    """The failed `AdapterParse` events (error, raw reply) emitted inside `span_ids`."""
+    parsed = get_events(kind=schema.AdapterParse.KIND, run_id=run_id, store=store)
     inside = set(span_ids)
-    return [
-        payload
+    found = [
+        schema.AdapterParse.of(payload)
         for payload, parent in zip(parsed["payload"].tolist(), parsed["parent_id"].tolist(), strict=True)
-        if payload and payload.get("error") and _id(parent) in inside
+        if _id(parent) in inside
     ]
+    return [event for event in found if event.error]
 
 
 def descendants(spans: pd.DataFrame, root: int) -> list[int]:
@@ -207,8 +211,9 @@ def _item_index(spans: pd.DataFrame) -> dict[int, int]:
     for sid, kind, payload in zip(
         spans.index.tolist(), spans["kind"].tolist(), spans["start_payload"].tolist(), strict=True
     ):
-        if kind == ITEM and isinstance((payload or {}).get("index"), int):
-            found[sid] = payload["index"]
+        index = schema.EvaluateItemStart.of(payload).index if kind == ITEM else None
+        if isinstance(index, int):
+            found[sid] = index
     for sid in parents:
         chain = list(_ancestors(sid, parents, found))
         owner = found.get(chain[-1]) if chain else None

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.trace import events
-from dspex_lab.trace.events import Event
+from dspex_lab.trace.query import get_events
+from dspex_lab.trace.schema import Event
 
 if TYPE_CHECKING:
     from dspex_lab.trace.store import EventStore
@@ -23,7 +24,7 @@ KindFilter = str | Iterable[str] | None
 def recorded(store: EventStore, *, run_id: str | None = None, kind: KindFilter = None) -> list[Event]:
     """The events of `store` matching `run_id` and `kind` (a name, a glob or a list), oldest first."""
     kinds = kind if kind is None or isinstance(kind, str) else list(kind)
-    frame = store.events(kind=kinds, run_id=run_id)
+    frame = get_events(kind=kinds, run_id=run_id, store=store)
     return [
         Event(
             int(ts),
@@ -75,7 +76,7 @@ def follow(
 ) -> Callable[[], None]:
     """Call `on_event` for the matching events already in `store`, then for each new one; returns the unsubscribe.
 
-    `kinds` are exact kinds or prefixes ending in "." ("optimize."). Call it on
+    `kinds` are exact kinds or prefixes ending in "." (`schema.OPTIMIZE_PREFIX`). Call it on
     the thread that emits the followed events (the run's event loop), so no
     event falls between the replay and the subscription.
     """

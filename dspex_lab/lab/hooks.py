@@ -1,26 +1,23 @@
 """Plugging the panels into `dx.evaluate` and `compile`: the notebook progress display.
 
 The engine asks for a progress display each time it starts a run with
-`progress=True`, in the caller's context. Inside a compile (the current run
-has an `optimize` span still open) the answer is that compile's
-OptimizationPanel, made and shown on its first run and fed every later one
-(teacher runs, candidate evaluations); anywhere else it is a new
-EvaluationPanel, shown when its run starts.
+`progress=True`, in the caller's context. Inside a compile (the optimizer
+says so through `running_compile()`, also with tracing off) the answer is
+that compile's OptimizationPanel, made and shown on its first run and fed
+every later one (teacher runs, candidate evaluations); anywhere else it is a
+new EvaluationPanel, shown when its run starts.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 
 from dspex_lab.evaluation import progress
 from dspex_lab.evaluation.progress import ProgressConsumer
 from dspex_lab.lab.evaluation import EvaluationPanel
 from dspex_lab.lab.optimization import OptimizationPanel
+from dspex_lab.optimize.base import running_compile
 from dspex_lab.trace import events
-
-if TYPE_CHECKING:
-    from dspex_lab.trace.store import EventStore
 
 _compiles: dict[str, OptimizationPanel] = {}
 _lock = threading.Lock()
@@ -29,25 +26,16 @@ _lock = threading.Lock()
 def notebook_progress() -> ProgressConsumer:
     """The display for a run starting now: its compile's panel, or a new evaluation panel."""
     store = events.get_store()
-    run_id = events.current_run_id()
-    if store is not None and run_id is not None and compiling(store, run_id):
+    compile_ = running_compile()
+    if compile_ is not None:
         with _lock:
             for finished in [key for key, panel in _compiles.items() if panel.finished]:
                 del _compiles[finished]
-            panel = _compiles.get(run_id)
+            panel = _compiles.get(compile_.run_id)
             if panel is None:
-                panel = _compiles[run_id] = OptimizationPanel(run_id, store=store, display=True)
+                panel = _compiles[compile_.run_id] = OptimizationPanel(compile_, store=store, display=True)
         return panel.phase_progress()
     return EvaluationPanel(store=store, display=True)
-
-
-def compiling(store: EventStore, run_id: str) -> bool:
-    """Whether run `run_id` has an `optimize` span that has started and not ended."""
-    starts = store.events(kind="optimize.start", run_id=run_id, payload=False)
-    if starts.empty:
-        return False
-    ends = store.events(kind="optimize.end", run_id=run_id, payload=False)
-    return len(starts) > len(ends)
 
 
 def enable() -> None:

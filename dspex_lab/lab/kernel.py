@@ -9,6 +9,8 @@ import importlib.util
 import sys
 from typing import Any
 
+from dspex_lab.compat.ipykernel_subshell import forget_reply_subshell
+
 
 def in_kernel() -> bool:
     """True inside a running Jupyter kernel (not a terminal IPython, not a plain script)."""
@@ -37,6 +39,4 @@ def deliver_while_busy(widget: Any) -> None:
     kernel or frontend this does nothing, and the widget's events arrive when
     the cell ends (or at once in a cell that awaits, e.g. `await dx.aevaluate(...)`).
     """
-    comm = getattr(widget, "comm", None)
-    if comm is not None and hasattr(comm, "_reply_subshell_id"):
-        del comm._reply_subshell_id
+    forget_reply_subshell(getattr(widget, "comm", None))

@@ -21,6 +21,7 @@ import shlex
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from dspex_lab.errors import DspexError
@@ -119,7 +120,7 @@ class DspexMagics(Magics):
 
     def _value(self, expression: str, what: str) -> Any:
         try:
-            return self.shell.ev(expression)
+            return self._shell().ev(expression)
         except NameError as exc:
             raise UsageError(f"{what} {expression!r}: {exc} in this notebook") from None
         except SyntaxError:
@@ -128,10 +129,16 @@ class DspexMagics(Magics):
     def _store(self, name: str, value: Any) -> None:
         if not name.isidentifier():
             raise UsageError(f"--as {name!r} is not a Python name")
-        self.shell.user_ns[name] = value
+        self._shell().user_ns[name] = value
+
+    def _shell(self) -> InteractiveShell:
+        if self.shell is None:
+            raise UsageError("%dspex runs inside IPython")
+        return self.shell
 
     def _lm(self, args: argparse.Namespace) -> Any:
-        import dspex_lab as dx
+        from dspex_lab.lm.factory import LM
+        from dspex_lab.settings import configure
 
         options = {}
         for item in args.options:
@@ -142,12 +149,12 @@ class DspexMagics(Magics):
                 options[key] = ast.literal_eval(raw)
             except (ValueError, SyntaxError):
                 options[key] = raw
-        lm = dx.LM(args.model, **options)
-        dx.configure(lm=lm)
+        lm = LM(args.model, **options)
+        configure(lm=lm)
         return lm
 
     def _eval(self, args: argparse.Namespace) -> Any:
-        import dspex_lab as dx
+        from dspex_lab.evaluation.evaluator import evaluate
 
         program = self._value(args.program, "program")
         devset = self._value(args.devset, "devset")
@@ -155,7 +162,7 @@ class DspexMagics(Magics):
         options: dict[str, Any] = {"progress": True}
         if args.concurrency is not None:
             options["concurrency"] = args.concurrency
-        result = dx.evaluate(program, devset, metric, **options)
+        result = evaluate(program, devset, metric, **options)
         if args.name:
             self._store(args.name, result)
         return result
@@ -183,9 +190,9 @@ class DspexMagics(Magics):
         return TimelineExplorer(lanes=args.lanes, kind=args.kind, component=args.component, run_id=args.run_id)
 
     def _history(self, args: argparse.Namespace) -> None:
-        import dspex_lab as dx
+        from dspex_lab.lm.history import inspect_history
 
-        dx.inspect_history(args.n)
+        inspect_history(args.n)
 
 
 def load_ipython_extension(ipython: Any) -> None:

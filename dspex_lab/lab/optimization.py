@@ -1,25 +1,28 @@
 """OptimizationPanel: a compile as it happens (phase, teacher runs, candidate scores), then its outcome.
 
-Everything shown is folded from the compile's events: the `optimize` span
-(optimizer, student, trainset, settings; status and installed demos at its
-end), `optimize.phase` spans, `optimize.attempt` events (one per teacher
-run: passed or not, score, error), `optimize.candidate` events (random
-search: each candidate program's score) and, for the phase under way, the
-`evaluate.*` progress of the runs the optimizer drives. `compile(...)` shows
+Everything shown is folded from the compile's events: the compile span
+(`OptimizeStart`: optimizer, student, trainset, settings; `OptimizeEnd`:
+status and installed demos), phase spans (`OptimizePhaseStart`),
+`OptimizeAttempt` events (one per teacher run: passed or not, score, error),
+`OptimizeCandidate` events (random search: each candidate program's score)
+and, for the phase under way, the progress of the runs the optimizer drives
+(teacher runs and candidate evaluations). `compile(...)` shows
 one in a notebook once the workbench is loaded; `OptimizationPanel(run_id)`
 (or `OptimizationPanel(optimizer)`) replays a finished compile from the store.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.evaluation.progress import ProgressState
 from dspex_lab.lab import render
 from dspex_lab.lab.feed import follow
-from dspex_lab.lab.panel import Pacer, Panel, Parts
-from dspex_lab.trace import events
-from dspex_lab.trace.events import Event
+from dspex_lab.lab.panel import Pacer, Panel, Widget
+from dspex_lab.optimize.base import RunningCompile
+from dspex_lab.trace import events, schema
+from dspex_lab.trace.schema import Event
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -28,78 +31,77 @@ if TYPE_CHECKING:
 
 
 class CompileState:
-    """A compile's figures, folded from its `optimize.*` events."""
+    """A compile's figures, folded from its optimizer events (`schema.Optimize*`)."""
 
     def __init__(self) -> None:
         self.root: int | None = None
         self.optimizer: str | None = None
-        self.start: dict[str, Any] = {}
-        self.phase: dict[str, Any] = {}
+        self.start: schema.OptimizeStart | None = None
+        self.phase: schema.OptimizePhaseStart | None = None
         self.inner: str | None = None
-        self.attempts: list[dict[str, Any]] = []
-        self.candidates: list[dict[str, Any]] = []
-        self.installed: dict[str, dict[str, Any]] = {}
-        self.end: dict[str, Any] | None = None
+        self.attempts: list[schema.OptimizeAttempt] = []
+        self.candidates: list[schema.OptimizeCandidate] = []
+        self.installed: dict[str, schema.OptimizeDemos] = {}
+        self.end: schema.OptimizeEnd | None = None
 
     def update(self, event: Event) -> None:
-        """Fold one `optimize.*` event."""
-        payload = event.payload or {}
-        kind = event.kind
-        if kind == "optimize.attempt":
-            self.attempts.append(payload)
-        elif kind == "optimize.candidate":
-            self.candidates.append(payload)
-        elif kind == "optimize.phase.start":
-            self.phase = dict(payload)
-        elif kind == "optimize.demos" and payload.get("role", "student") == "student":
-            self.installed[str(payload.get("predictor"))] = payload
-        elif kind == "optimize.start":
-            if self.root is None:
+        """Fold one optimizer event."""
+        data = event.data
+        if isinstance(data, schema.OptimizeAttempt):
+            self.attempts.append(data)
+        elif isinstance(data, schema.OptimizeCandidate):
+            self.candidates.append(data)
+        elif isinstance(data, schema.OptimizePhaseStart):
+            self.phase = data
+        elif isinstance(data, schema.OptimizeDemos) and (data.role or "student") == "student":
+            self.installed[str(data.predictor)] = data
+        elif isinstance(data, schema.OptimizeStart):
+            if self.root is None or event.span_id == self.root:
                 self.root = event.span_id
                 self.optimizer = event.component
-                self.start = dict(payload)
+                self.start = data
             else:
-                self.inner = payload.get("optimizer")
-        elif kind == "optimize.end":
+                self.inner = data.optimizer
+        elif isinstance(data, schema.OptimizeEnd):
             if event.span_id == self.root:
-                self.end = dict(payload)
-                self.phase = {}
+                self.end = data
+                self.phase = None
             else:
                 self.inner = None
 
     @property
     def status(self) -> str | None:
-        return None if self.end is None else self.end.get("status", "completed")
+        return None if self.end is None else self.end.status or "completed"
 
     @property
     def passed(self) -> int:
-        return sum(bool(a.get("passed")) for a in self.attempts)
+        return sum(bool(a.passed) for a in self.attempts)
 
     @property
     def failed(self) -> int:
-        return sum(a.get("error") is not None for a in self.attempts)
+        return sum(a.error is not None for a in self.attempts)
 
     @property
-    def best(self) -> dict[str, Any] | None:
-        scored = [c for c in self.candidates if isinstance(c.get("score"), int | float)]
-        return max(scored, key=lambda c: c["score"]) if scored else None
+    def best(self) -> schema.OptimizeCandidate | None:
+        scored = [c for c in self.candidates if isinstance(c.score, int | float)]
+        return max(scored, key=lambda c: c.score) if scored else None
 
     def phase_text(self) -> str:
         phase = self.phase
-        if not phase:
+        if phase is None:
             return "done" if self.end is not None else "starting"
-        name = str(phase.get("phase", "?"))
-        if name == "candidate":
-            name = f"candidate #{phase.get('index')} ({phase.get('kind')})"
+        name = str(phase.phase or "?")
+        if phase.index is not None:
+            name = f"{name} #{phase.index} ({phase.candidate})"
         return f"{name}: {self.inner}" if self.inner else name
 
     def demos_text(self) -> str:
-        demos = (self.end or {}).get("demos") or {}
+        demos = (self.end.demos if self.end is not None else None) or {}
         parts = []
         for name, origins in demos.items():
-            origins = origins or []
-            booted = sum(o.get("origin") == "bootstrapped" for o in origins)
-            parts.append(f"{name}: {booted} bootstrapped + {len(origins) - booted} labeled")
+            found = [schema.DemoOrigin.of(origin) for origin in origins or []]
+            booted = sum(o.origin == schema.DemoOrigin.BOOTSTRAPPED for o in found)
+            parts.append(f"{name}: {booted} bootstrapped + {len(found) - booted} labeled")
         return "; ".join(parts)
 
 
@@ -113,13 +115,26 @@ class PhaseProgress:
         self.panel._on_progress(event)
 
 
-class OptimizationPanel(Panel):
+@dataclass(slots=True)
+class OptimizationParts:
+    """The widgets of an OptimizationPanel."""
+
+    title: Widget
+    phase: Widget
+    bar: Widget
+    counts: Widget
+    chart: Widget
+    summary: Widget
+
+
+class OptimizationPanel(Panel[OptimizationParts]):
     """A live or finished compile; see the module docstring.
 
-    `source` is a compile's run id, or an optimizer that has compiled (its
-    `report.run_id` is used). `store` defaults to the current store;
-    `interval` is the least time between two redraws; `display` shows the
-    panel in the current cell at once.
+    `source` is a compile's run id, an optimizer that has compiled (its
+    `report.run_id` is used), or the `RunningCompile` of a compile under way.
+    `store` defaults to the current store (a running compile is followed live
+    also with tracing off); `interval` is the least time between two redraws;
+    `display` shows the panel in the current cell at once.
     """
 
     def __init__(
@@ -132,23 +147,26 @@ class OptimizationPanel(Panel):
     ) -> None:
         run_id = _run_id(source)
         self.store = store if store is not None else events.get_store()
-        if self.store is None:
+        running = source if isinstance(source, RunningCompile) else None
+        if self.store is None and running is None:
             raise RuntimeError(
                 "tracing is off, so the compile's events are not kept; turn it on with dx.trace.enable()"
             )
         self.run_id = run_id
         self.state = CompileState()
+        if running is not None:
+            self.state.root, self.state.optimizer, self.state.start = running.span_id, running.optimizer, running.start
         self.progress = ProgressState()
         self._charted = (-1, -1)
         self._pacer = Pacer(self._redraw, interval)
         self._unsubscribe: Any = None
-        unsubscribe = follow(self.store, self._on_event, run_id=run_id, kinds=("optimize.",))
-        if self.finished or self.state.root is None:
+        unsubscribe = follow(self.store, self._on_event, run_id=run_id, kinds=(schema.OPTIMIZE_PREFIX,))
+        if self.finished or (self.state.root is None and running is None):
             unsubscribe()
         else:
             self._unsubscribe = unsubscribe
-        if self.state.root is None:
-            raise ValueError(f"no compile with run id {run_id!r} in the store (its optimize.start event is missing)")
+        if self.state.start is None:
+            raise ValueError(f"no compile with run id {run_id!r} in the store (its OptimizeStart event is missing)")
         if display:
             self.show()
 
@@ -172,16 +190,16 @@ class OptimizationPanel(Panel):
             self._pacer.request()
 
     def _on_progress(self, event: Event) -> None:
-        if event.kind == "evaluate.start":
+        if event.kind in schema.RUN_STARTS:
             self.progress = ProgressState()
         self.progress.update(event)
-        self._pacer.request(now=event.kind != "evaluate.example")
+        self._pacer.request(now=event.kind not in schema.RUN_EXAMPLES)
 
     # --- widgets ------------------------------------------------------------------------------------
     def _build(self) -> Any:
         import ipywidgets as w
 
-        self.parts = Parts(
+        self.parts = OptimizationParts(
             title=w.HTML(),
             phase=w.HTML(),
             bar=w.IntProgress(min=0, max=1, layout=w.Layout(width="60%")),
@@ -201,7 +219,7 @@ class OptimizationPanel(Panel):
         start = state.start
         parts.title.value = (
             f"{render.STYLE}<b>{render.esc(state.optimizer)}</b> compiling "
-            f"<b>{render.esc(start.get('student'))}</b> on {render.esc(start.get('trainset'))} training examples "
+            f"<b>{render.esc(start and start.student)}</b> on {render.esc(start and start.trainset)} training examples "
             f"<span class='dspex-muted'>run {render.esc(self.run_id)}</span>"
         )
         parts.phase.value = f"phase <b>{render.esc(state.phase_text() or '-')}</b>"
@@ -226,32 +244,32 @@ class OptimizationPanel(Panel):
         state = self.state
         if state.candidates:
             best = state.best
-            labels = [f"#{c.get('index')} {c.get('kind')}" for c in state.candidates]
+            labels = [f"#{c.index} {c.candidate}" for c in state.candidates]
             figure = go.Figure(
                 go.Bar(
                     x=labels,
-                    y=[c.get("score") for c in state.candidates],
+                    y=[c.score for c in state.candidates],
                     marker_color=["#2a9d8f" if c is best else "#8ab6d6" for c in state.candidates],
-                    hovertext=[f"seed {c.get('seed')}, demos {c.get('demos')}" for c in state.candidates],
+                    hovertext=[f"seed {c.seed}, demos {c.demos}" for c in state.candidates],
                 )
             )
             figure.update_layout(title="candidate programs: score on the validation set", yaxis_title="score")
         else:
-            passed = [a for a in state.attempts if a.get("passed")]
-            missed = [a for a in state.attempts if not a.get("passed")]
+            passed = [a for a in state.attempts if a.passed]
+            missed = [a for a in state.attempts if not a.passed]
             figure = go.Figure()
             for name, group, colour in (("passed", passed, "#2a9d8f"), ("did not pass", missed, "#e76f51")):
                 figure.add_trace(
                     go.Scatter(
-                        x=[a.get("index") for a in group],
-                        y=[a.get("score") if a.get("score") is not None else 0 for a in group],
+                        x=[a.index for a in group],
+                        y=[a.score if a.score is not None else 0 for a in group],
                         mode="markers",
                         name=name,
                         marker={"color": colour, "size": 9},
-                        hovertext=[render.text(a.get("error") or a.get("outputs"), 200) for a in group],
+                        hovertext=[render.text(a.error or a.outputs, 200) for a in group],
                     )
                 )
-            size = state.start.get("trainset")
+            size = state.start.trainset if state.start is not None else None
             figure.update_layout(
                 title="teacher runs: metric score by training example",
                 xaxis={"title": "trainset index", "dtick": 1, "range": [-0.5, size - 0.5] if size else None},
@@ -267,9 +285,7 @@ class OptimizationPanel(Panel):
     def _chart_text(self) -> str:
         state = self.state
         if state.candidates:
-            return "candidate scores: " + ", ".join(
-                f"#{c.get('index')} {render.text(c.get('score'))}" for c in state.candidates
-            )
+            return "candidate scores: " + ", ".join(f"#{c.index} {render.text(c.score)}" for c in state.candidates)
         return f"teacher runs: {state.passed} of {len(state.attempts)} passed"
 
     # --- text ---------------------------------------------------------------------------------------
@@ -277,8 +293,8 @@ class OptimizationPanel(Panel):
         state = self.state
         start = state.start
         lines = [
-            f"OptimizationPanel  {state.optimizer} compiling {start.get('student')} "
-            f"on {start.get('trainset')} examples  run {self.run_id}"
+            f"OptimizationPanel  {state.optimizer} compiling {start and start.student} "
+            f"on {start and start.trainset} examples  run {self.run_id}"
         ]
         lines.append(
             f"  {state.status or 'running'}  attempts {len(state.attempts)} ({state.passed} passed, "
@@ -288,7 +304,7 @@ class OptimizationPanel(Panel):
             lines.append("  " + self._chart_text())
         if state.demos_text():
             lines.append(f"  demos {state.demos_text()}")
-        reason = (state.end or {}).get("reason")
+        reason = state.end.reason if state.end is not None else None
         if reason:
             lines.append(f"  reason: {reason}")
         return "\n".join(lines)
@@ -297,6 +313,8 @@ class OptimizationPanel(Panel):
 def _run_id(source: Any) -> str:
     if isinstance(source, str):
         return source
+    if isinstance(source, RunningCompile):
+        return source.run_id
     report = getattr(source, "report", None)
     run_id = getattr(report, "run_id", None)
     if isinstance(run_id, str):
@@ -317,7 +335,7 @@ def _counts_html(state: CompileState, progress: ProgressState) -> str:
         best = state.best
         parts.append(f"candidates <b>{len(state.candidates)}</b>")
         if best is not None:
-            parts.append(f"best #{best.get('index')} ({render.esc(best.get('kind'))}) score <b>{best['score']:.3f}</b>")
+            parts.append(f"best #{best.index} ({render.esc(best.candidate)}) score <b>{best.score:.3f}</b>")
     if progress.total and state.status is None:
         parts.append(f"current run: {render.esc(progress.summary())}")
     parts.append(f"<b>{render.esc(state.status or 'running')}</b>")
@@ -325,11 +343,11 @@ def _counts_html(state: CompileState, progress: ProgressState) -> str:
 
 
 def _summary_html(state: CompileState) -> str:
-    end = state.end or {}
+    end = state.end or schema.OptimizeEnd()
     rows = [
-        ("status", end.get("status")),
-        ("reason", end.get("reason")),
-        ("time", None if end.get("duration_ms") is None else f"{end['duration_ms'] / 1000:.1f} s"),
+        ("status", end.status),
+        ("reason", end.reason),
+        ("time", None if state.end is None else f"{end.duration_ms / 1000:.1f} s"),
         ("demos", state.demos_text()),
     ]
     return render.pairs(rows)

@@ -10,23 +10,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from dspex_lab.lab.kernel import in_kernel, widgets_available
 
+Widget = Any
+"""An ipywidgets widget (ipywidgets ships no type information)."""
 
-class Parts:
-    """A panel's widgets by name (`panel.parts.bar`, `panel.parts.table`, ...)."""
-
-    def __init__(self, **widgets: Any) -> None:
-        self.__dict__.update(widgets)
+P = TypeVar("P")
 
 
-class Panel:
-    """Base class: subclasses implement `_build()` (the widget tree) and `text()` (the readable form)."""
+class Panel(Generic[P]):
+    """Base class: subclasses implement `_build()` (the widget tree) and `text()` (the readable form).
+
+    `P` is the panel's widgets as a dataclass with one attribute per widget
+    (`EvaluationParts`, ...): `panel.parts.bar`, `panel.parts.table`.
+    """
 
     _widget: Any = None
-    parts: Parts | None = None
+    parts: P | None = None
     """The panel's widgets by name, once it has been drawn (None before)."""
 
     def _build(self) -> Any:

@@ -18,11 +18,16 @@ window narrow it.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.lab import render
-from dspex_lab.lab.panel import Panel, Parts
+from dspex_lab.lab.panel import Panel, Widget
+from dspex_lab.trace import schema
 from dspex_lab.trace.query import resolve_store
+from dspex_lab.trace.query import spans as get_spans
+from dspex_lab.trace.schema import Key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,10 +46,26 @@ PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#e
 
 def span_kind(kind: str) -> str:
     """A span's kind as the timeline names it: "program.start" -> "program", "lm.request" stays."""
-    return kind[: -len(".start")] if kind.endswith(".start") else kind
+    return schema.span_name(kind)
 
 
-class TimelineExplorer(Panel):
+@dataclass(slots=True)
+class TimelineParts:
+    """The widgets of a TimelineExplorer."""
+
+    title: Widget
+    kind: Widget
+    component: Widget
+    run: Widget
+    window: Widget
+    lanes: Widget
+    chart: Widget
+    pick: Widget
+    more: Widget
+    details: Widget
+
+
+class TimelineExplorer(Panel[TimelineParts]):
     """`TimelineExplorer(store_or_query)`: a trace's spans on a timeline; see the module docstring.
 
     `source` is an EventStore, a trace file (`dx.trace.save` / `SQLiteSink`),
@@ -65,7 +86,7 @@ class TimelineExplorer(Panel):
         window: tuple[float, float] | None = None,
     ) -> None:
         self.store = _store_of(source)
-        spans = self.store.spans()
+        spans = get_spans(store=self.store)
         spans["kind"] = spans["kind"].astype(str).map(span_kind)
         self.spans = spans
         self._finish_ns = _finish_ns(spans)
@@ -161,7 +182,7 @@ class TimelineExplorer(Panel):
                         legendgroup=kind,
                     )
                 )
-                if small:
+                if hover is not None:
                     figure.add_trace(
                         scatter(x=x0[mask], y=lane[mask], mode="markers", name=kind, legendgroup=kind, showlegend=False,
                                 marker=marker, hovertext=hover[mask], hoverinfo="text")
@@ -241,7 +262,7 @@ class TimelineExplorer(Panel):
         span = self.spans.loc[span_id]
         start = int(span["start"])
         # Only the spans starting at that very nanosecond have their payloads decoded.
-        found = self.store.spans(since=start, until=start, payload=True).loc[span_id]
+        found = get_spans(since=start, until=start, payload=True, store=self.store).loc[span_id]
         return {
             "span_id": span_id,
             "kind": span["kind"],
@@ -273,7 +294,7 @@ class TimelineExplorer(Panel):
 
         filters = self._filters
         box = w.Layout(width="auto")
-        parts = Parts(
+        parts = TimelineParts(
             title=w.HTML(),
             kind=w.SelectMultiple(
                 options=self.kinds, value=tuple(filters["kind"] or self.kinds), rows=5, description="kind", layout=box
@@ -382,7 +403,7 @@ def _store_of(source: Any) -> EventStore:
     if isinstance(source, str | os.PathLike):
         from dspex_lab.trace.persist import load
 
-        return load(source)
+        return load(Path(source))
     if hasattr(source, "columns") and {"kind", "component"} <= set(source.columns):
         return _from_frame(source)
     raise TypeError(
@@ -393,7 +414,7 @@ def _store_of(source: Any) -> EventStore:
 
 def _from_frame(frame: pd.DataFrame) -> EventStore:
     """A store holding the events of a trace frame (what `dx.get_events` returns)."""
-    from dspex_lab.trace.events import FIELDS
+    from dspex_lab.trace.schema import FIELDS, Event
     from dspex_lab.trace.store import EventStore
 
     if frame.index.name != "ts":
@@ -407,7 +428,7 @@ def _from_frame(frame: pd.DataFrame) -> EventStore:
         return [None if _missing(value) else value for value in frame[name].astype(object).tolist()]
 
     store = EventStore()
-    store.extend({name: column(name) for name in FIELDS})
+    store.extend(Event._make(values) for values in zip(*(column(name) for name in FIELDS), strict=True))
     return store
 
 
@@ -495,22 +516,30 @@ def _details_html(found: dict[str, Any]) -> str:
             ("error", found["error"]),
         ]
     )
-    if found["kind"] == "lm.request":
+    if found["kind"] == schema.LMRequest.KIND:
+        reply = schema.LMResponse.of(end)
         usage = render.pairs(
             [
-                (name, end.get(name))
-                for name in ("prompt_tokens", "completion_tokens", "cost", "cache_hit", "finish_reason", "attempts")
+                (name, getattr(reply, name))
+                for name in (
+                    Key.prompt_tokens,
+                    Key.completion_tokens,
+                    Key.cost,
+                    Key.cache_hit,
+                    Key.finish_reason,
+                    Key.attempts,
+                )
             ]
         )
         body = (
-            render.folded("prompt", render.messages(start.get("messages")))
-            + render.section("reply", render.block(end.get("text")))
+            render.folded("prompt", render.messages(schema.LMRequest.of(start).messages))
+            + render.section("reply", render.block(reply.text))
             + render.section("usage", usage)
         )
-    elif found["kind"] == "program":
-        body = render.section("inputs", render.pairs((start.get("inputs") or {}).items())) + render.section(
-            "outputs", render.pairs((end.get("outputs") or {}).items())
-        )
+    elif found["kind"] == schema.PROGRAM_SPAN:
+        body = render.section(
+            "inputs", render.pairs((schema.ProgramStart.of(start).inputs or {}).items())
+        ) + render.section("outputs", render.pairs((schema.ProgramEnd.of(end).outputs or {}).items()))
     else:
         body = render.section("at the start", render.pairs(start.items())) + render.section(
             "at the end", render.pairs(end.items())

@@ -1,6 +1,6 @@
 """The interface every LM client shares, and the one pipeline around every provider call.
 
-A provider implements one coroutine, `_agenerate(messages, params)`, returning an
+A provider implements one public coroutine, `agenerate(messages, params)`, returning an
 `LMResponse` or raising `LMError` (marked retryable or not). Everything else
 happens here, once for every provider:
 
@@ -9,7 +9,7 @@ happens here, once for every provider:
 
 `lm(messages)` serves a cache hit in the calling thread and hands only misses
 to the private event loop; `await lm.acall(messages)` runs in the caller's loop.
-Both emit the same `lm.request` / `lm.response` span.
+Both emit the same `LMRequest` / `LMResponse` span.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dspex_lab.lm.retry import RetryPolicy
 from dspex_lab.lm.usage import Usage, record
 from dspex_lab.loop import run_sync
 from dspex_lab.options import check_number
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 Message = dict[str, Any]
 
@@ -79,7 +79,7 @@ class _Shared:
         component = lm.component
 
         def announce(state: str, failures: int) -> None:
-            events.emit("lm.circuit", component, {"state": state, "failures": failures})
+            events.emit(schema.LMCircuit(state=state, failures=failures), component)
 
         self.retry = RetryPolicy(options["num_retries"])
         rpm, tpm = options["rpm"], options["tpm"]
@@ -102,6 +102,20 @@ class BaseLM:
     for it, see `dspex_lab.lm.circuit`), `price` = (USD per million input
     tokens, per million output tokens) when the built-in table lacks the model.
     Per call, `rollout_id=` asks for a fresh sample (a separate cache entry).
+
+    A client for another provider subclasses this and implements `agenerate`;
+    the cache, retries, rate limits, circuit breaker, usage, cost, history and
+    the trace come with it::
+
+        class Shout(dx.BaseLM):
+            provider = "shout"
+
+            async def agenerate(self, messages, params):
+                text = messages[-1]["content"].upper()
+                return dx.LMResponse(text, dx.Usage(len(text.split()), 1, calls=1), self.model)
+
+        lm = Shout("shout/v1", num_retries=2)
+        lm("hello")  # LMResponse(text='HELLO', ...); a second call is a cache hit
     """
 
     provider: str = "base"
@@ -232,16 +246,29 @@ class BaseLM:
         """Print this LM's last `n` exchanges."""
         inspect_history(n, lm=self)
 
-    async def _agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
-        """The provider call: `params` are the sampling parameters, client options removed."""
-        raise NotImplementedError
+    async def agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+        """Ask the provider once: what a client for a new provider implements (see the class docstring).
+
+        Args:
+            messages: OpenAI-style chat messages ({"role", "content"} dicts), checked.
+            params: the sampling parameters (the LM's defaults with the call's
+                overrides), client options such as `cache` and `rollout_id` removed.
+
+        Returns an `LMResponse` with the text, the usage (`calls=1`), the model
+        and the finish reason. Raise `dx.LMError` on failure, with
+        `retryable=True` (and `retry_after=` seconds, when the provider said)
+        for a failure worth retrying; the pipeline retries, opens the circuit
+        and records it. Do not call it directly: `acall` and `__call__` run it
+        behind the cache and the rest of the pipeline.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define `async def agenerate(self, messages, params)`")
 
     # -- the pipeline -------------------------------------------------------------------------------
 
     def _prepare(
         self, messages: list[Message] | str, overrides: dict[str, Any]
     ) -> tuple[list[Message], dict[str, Any], ResponseCache | None, str | None]:
-        if type(messages) is str:
+        if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         else:
             _check_messages(messages)
@@ -257,10 +284,8 @@ class BaseLM:
 
     def _span(self, messages: list[Message], params: dict[str, Any]) -> events.Span:
         return events.span(
-            "lm.request",
+            schema.LMRequest(messages=messages, params=params),
             self.component,
-            {"messages": messages, "params": params},
-            end="lm.response",
             correlation_id=f"{self.model}#{events.new_id()}",
         )
 
@@ -305,7 +330,7 @@ class BaseLM:
                 if limiter is not None:
                     grant = await limiter.acquire(_prompt_chars(messages), params.get("max_tokens"))
                 try:
-                    response = await self._agenerate(messages, params)
+                    response = await self.agenerate(messages, params)
                 except LMError as error:
                     if limiter is not None and grant is not None:
                         limiter.settle(grant, 0, 0)
@@ -328,9 +353,8 @@ class BaseLM:
                             retry_after=error.retry_after,
                         ) from error
                     events.emit(
-                        "lm.retry",
+                        schema.LMRetry(attempt=attempt, delay_s=round(delay, 3), status=error.status, error=str(error)),
                         self.component,
-                        {"attempt": attempt, "delay_s": round(delay, 3), "status": error.status, "error": str(error)},
                     )
                     await retry.sleep(delay)
                     continue

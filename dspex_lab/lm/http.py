@@ -109,7 +109,7 @@ class HTTPLM(BaseLM):
             raise ConfigurationError(f"no API key for {self.model}: pass api_key=... or set {names}")
         return self._api_key
 
-    async def _agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+    async def agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
         body = _dumps(self.payload(messages, params)).encode("utf-8")
         url = self.url()
         try:

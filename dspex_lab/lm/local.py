@@ -20,8 +20,9 @@ import atexit
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from dspex_lab.compat.llama_cache import evaluated_tokens, keep_cached_tokens
 from dspex_lab.errors import ConfigurationError, LMError
 from dspex_lab.lm.base import BaseLM, LMResponse, Message
 from dspex_lab.lm.usage import Usage
@@ -94,19 +95,24 @@ class _Engine:
         # Offer llama-cpp-python the previous prompt but its last token, so that an identical
         # prompt still evaluates a batch of two or more tokens.
         reusable = self.previous_prompt[:-1]
-        llama.n_tokens = len(reusable)
+        keep_cached_tokens(llama, len(reusable))
         if not reusable:
             llama.reset()
-        reply = llama.create_chat_completion(messages=messages, **options)
-        prompt = llama.input_ids[: reply["usage"]["prompt_tokens"]].tolist()
+        reply = self._create(messages, options)
+        prompt = evaluated_tokens(llama, reply["usage"]["prompt_tokens"])
         reused = _reused_prefix(reusable, prompt)
         if reused and len(prompt) - reused < 2:
             llama.reset()
-            reply = llama.create_chat_completion(messages=messages, **options)
+            reply = self._create(messages, options)
             reused = 0
         self.previous_prompt = prompt
         self.prefix_tokens_reused += reused
         return reply
+
+    def _create(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
+        """One chat completion (never streamed), as the plain dict llama-cpp-python returns."""
+        reply: Any = self.llama.create_chat_completion(messages=cast(Any, messages), **options)
+        return cast(dict[str, Any], reply)
 
 
 def _reused_prefix(reusable: list[int], prompt: list[int]) -> int:
@@ -168,7 +174,7 @@ class LocalLM(BaseLM):
         _engine(self.path, self.n_ctx, self.n_threads, self.seed)
         return self
 
-    async def _agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+    async def agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
         engine = await asyncio.to_thread(_engine, self.path, self.n_ctx, self.n_threads, self.seed)
         options = _options(params)
         try:

@@ -71,7 +71,7 @@ class ScriptedLM(BaseLM):
                 )
             return self._replies[index]
 
-    async def _agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+    async def agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
         reply = self._next_reply(messages, params)
         if self._latency:
             await asyncio.sleep(self._latency)

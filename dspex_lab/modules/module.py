@@ -2,8 +2,13 @@
 
 A program is a Module whose `forward(**inputs)` calls predictors and other
 modules held in its attributes. Every call is a traced span named by the
-module's dotted path in the root program (`qa`, `qa.generate`), and the
-Prediction it returns carries the usage of every LM call made inside.
+module's dotted path in the root program (`qa`, `qa.generate`, `qa.steps[1]`),
+and the Prediction it returns carries the usage of every LM call made inside.
+
+A call's path is worked out when the call starts, from where the calling
+module holds the callee right then, so it follows every change to the
+program's structure (an attribute set, a predictor appended to a list) with
+nothing cached to go stale; a root call looks nothing up.
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from dspex_lab.errors import InputError
 from dspex_lab.lm.usage import track_usage
 from dspex_lab.loop import run_in_worker
 from dspex_lab.prediction import Prediction
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 if TYPE_CHECKING:
     from dspex_lab.modules.predict import Predict
@@ -31,9 +36,25 @@ M = TypeVar("M", bound="Module")
 SAVE_FORMAT = "dspex_lab.program"
 SAVE_VERSION = 1
 
-# (dotted path of the running module, root's map from id(module) to dotted path)
-_current: ContextVar[tuple[str, dict[int, str]] | None] = ContextVar("dspex_component", default=None)
-_structure_version = 0
+# (dotted path of the running module, the module)
+_running: ContextVar[tuple[str, Module] | None] = ContextVar("dspex_component", default=None)
+
+
+def running_component() -> str | None:
+    """The dotted path of the module running in this context (None outside any program call)."""
+    current = _running.get()
+    return current[0] if current is not None else None
+
+
+def path_in_running_program(module: Module) -> str | None:
+    """`module`'s dotted path in the program running in this context (None when not inside it)."""
+    current = _running.get()
+    if current is None:
+        return None
+    path, running = current
+    if running is module:
+        return path
+    return _child_path(running, path, module, fallback=False)
 
 
 def _snake(name: str) -> str:
@@ -45,12 +66,8 @@ class Module:
 
     name: str | None = None
     """The component name in traces when this module is the root (default: the class name in snake_case)."""
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        if isinstance(value, Module | list | tuple | dict):
-            global _structure_version
-            _structure_version += 1
-        object.__setattr__(self, key, value)
+    is_predictor: ClassVar[bool] = False
+    """True for `Predict` and its subclasses: the modules that hold demos and call an LM."""
 
     @property
     def component_name(self) -> str:
@@ -83,26 +100,16 @@ class Module:
 
     def named_predictors(self) -> list[tuple[str, Predict]]:
         """The predictors of this program, as (dotted name, predictor)."""
-        from dspex_lab.modules.predict import Predict
-
-        return [(name, module) for name, module in self.named_sub_modules() if isinstance(module, Predict)]
+        found = [(name, module) for name, module in self.named_sub_modules() if module.is_predictor]
+        return cast("list[tuple[str, Predict]]", found)
 
     def predictors(self) -> list[Predict]:
         return [predictor for _, predictor in self.named_predictors()]
 
     @property
-    def demos(self) -> dict[str, list[Any]]:
+    def demos(self) -> dict[str, list[Any]] | list[Any]:
         """Each predictor's demos by name: what an optimizer installed, at a glance."""
         return {name: list(predictor.demos) for name, predictor in self.named_predictors()}
-
-    def _component_names(self) -> dict[int, str]:
-        cached = self.__dict__.get("_dx_names")
-        if cached is not None and cached[0] == _structure_version:
-            return cached[1]
-        root = self.component_name
-        names = {id(module): f"{root}.{name}" for name, module in self.named_sub_modules()}
-        self.__dict__["_dx_names"] = (_structure_version, names)
-        return names
 
     # --- copies --------------------------------------------------------------------------------
     def deepcopy(self: M) -> M:
@@ -112,11 +119,8 @@ class Module:
     def __deepcopy__(self: M, memo: dict[int, Any]) -> M:
         new = copy.copy(self)
         memo[id(self)] = new
-        new.__dict__.pop("_dx_names", None)
         for key, value in list(vars(self).items()):
-            if key == "_dx_names":
-                continue
-            object.__setattr__(new, key, _copy_value(value, memo))
+            setattr(new, key, _copy_value(value, memo))
         return new
 
     def reset(self) -> None:
@@ -136,26 +140,26 @@ class Module:
         """Run the program: `program(question=...)` returns a Prediction."""
         _no_positional(self, args)
         path = _enter(self)
-        token = _current.set(path)
+        token = _running.set((path, self))
         try:
-            with track_usage() as usage, _span(self, path[0], inputs) as span:
+            with track_usage() as usage, _span(self, path, inputs) as span:
                 result = self.forward(**inputs)
                 _finish(span, result, usage)
         finally:
-            _current.reset(token)
+            _running.reset(token)
         return result
 
     async def acall(self, *args: Any, **inputs: Any) -> Any:
         """The async form: `await program.acall(question=...)`."""
         _no_positional(self, args)
         path = _enter(self)
-        token = _current.set(path)
+        token = _running.set((path, self))
         try:
-            with track_usage() as usage, _span(self, path[0], inputs) as span:
+            with track_usage() as usage, _span(self, path, inputs) as span:
                 result = await self.aforward(**inputs)
                 _finish(span, result, usage)
         finally:
-            _current.reset(token)
+            _running.reset(token)
         return result
 
     # --- persistence ---------------------------------------------------------------------------
@@ -190,13 +194,13 @@ class Module:
                 f"the program has {sorted(mine)}"
             )
         for name, predictor in mine.items():
-            where = f"{source}, predictor {name!r}"
-            entry = check_saved_predictor(saved[name], where)
-            entry["lm_kwargs"] = safe_lm_kwargs(entry.get("lm_kwargs") or {}, where, allow_unsafe_lm_state)
+            context = f"{source}, predictor {name!r}"
+            entry = check_saved_predictor(saved[name], context)
+            entry["lm_kwargs"] = safe_lm_kwargs(entry.get("lm_kwargs") or {}, context, allow_unsafe_lm_state)
             try:
-                predictor.load_predictor_state(entry, where=where)
+                predictor.load_predictor_state(entry, source=context)
             except (AttributeError, TypeError, KeyError) as exc:
-                raise ValueError(f"{where} holds a value of the wrong type ({type(exc).__name__}: {exc})") from None
+                raise ValueError(f"{context} holds a value of the wrong type ({type(exc).__name__}: {exc})") from None
 
     def save(self, path: str | Path) -> Path:
         """Write the program's state to a JSON file (never pickle: loading it runs no code)."""
@@ -338,17 +342,39 @@ def _no_positional(module: Module, args: tuple[Any, ...]) -> None:
         )
 
 
-def _enter(module: Module) -> tuple[str, dict[int, str]]:
-    current = _current.get()
+def _enter(module: Module) -> str:
+    """The dotted path of a call of `module` starting now."""
+    current = _running.get()
     if current is None:
-        return module.component_name, module._component_names()
-    parent, names = current
-    return names.get(id(module)) or f"{parent}.{module.component_name}", names
+        return module.component_name
+    path, caller = current
+    if caller is module:
+        return path
+    return _child_path(caller, path, module, fallback=True) or path
+
+
+def _child_path(parent: Module, path: str, child: Module, *, fallback: bool) -> str | None:
+    """Where `parent` (at `path`) holds `child`: its own attributes and their lists and dicts first,
+    then anywhere below; else `path.<child's component name>` with `fallback` (a module made on the fly)."""
+    for attr, value in _attributes(parent):
+        if value is child:
+            return f"{path}.{attr}"
+        if isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                if item is child:
+                    return f"{path}.{attr}[{index}]"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if item is child:
+                    return f"{path}.{attr}[{key!r}]"
+    for name, module in parent.named_sub_modules():
+        if module is child:
+            return f"{path}.{name}"
+    return f"{path}.{child.component_name}" if fallback else None
 
 
 def _span(module: Module, component: str, inputs: dict[str, Any]) -> events.Span:
-    payload = {"module": type(module).__name__, "inputs": inputs} if events.tracing_active() else None
-    return events.span("program", component, payload)
+    return events.span(schema.ProgramStart(module=type(module).__name__, inputs=inputs), component)
 
 
 def _finish(span: events.Span, result: Any, usage: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from dspex_lab import settings
 from dspex_lab.adapters.base import Adapter
@@ -20,11 +20,11 @@ from dspex_lab.lm.base import BaseLM, LMResponse
 from dspex_lab.lm.usage import Usage
 from dspex_lab.lm.usage import record as record_usage
 from dspex_lab.modules.capture import note_call, visible_demos
-from dspex_lab.modules.module import Module, _current
+from dspex_lab.modules.module import Module, path_in_running_program, running_component
 from dspex_lab.modules.state import DemoList, as_demo, demo_to_dict, record, record_init
 from dspex_lab.prediction import Prediction
 from dspex_lab.signature import FieldInfo, Signature, ensure_signature, make_signature
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 
 @dataclass(slots=True)
@@ -46,6 +46,15 @@ class Predict(Module):
     parameters. `demos` holds the examples shown to the LM before the inputs.
     """
 
+    is_predictor: ClassVar[bool] = True
+    _signature: type[Signature]
+    _demos: DemoList
+    uid: str
+    """Tells this predictor from its copies; its state changes are traced as `predict:<uid>`."""
+    lm: BaseLM | None
+    adapter: Adapter | None
+    lm_kwargs: dict[str, Any]
+
     def __init__(
         self,
         signature: str | type[Signature],
@@ -54,9 +63,9 @@ class Predict(Module):
         adapter: Adapter | None = None,
         **lm_kwargs: Any,
     ) -> None:
-        object.__setattr__(self, "_signature", ensure_signature(signature))
-        object.__setattr__(self, "uid", secrets.token_hex(4))
-        object.__setattr__(self, "_demos", DemoList(self))
+        self._signature = ensure_signature(signature)
+        self.uid = secrets.token_hex(4)
+        self._demos = DemoList(self)
         self.lm = lm
         self.adapter = adapter
         self.lm_kwargs = lm_kwargs
@@ -69,7 +78,7 @@ class Predict(Module):
 
     @signature.setter
     def signature(self, value: str | type[Signature]) -> None:
-        object.__setattr__(self, "_signature", ensure_signature(value))
+        self._signature = ensure_signature(value)
         record(self, "set", "signature", self._signature.signature)
         record(self, "set", "instructions", self._signature.instructions)
 
@@ -79,16 +88,16 @@ class Predict(Module):
 
     @instructions.setter
     def instructions(self, text: str) -> None:
-        object.__setattr__(self, "_signature", self._signature.with_instructions(text))
+        self._signature = self._signature.with_instructions(text)
         record(self, "set", "instructions", text)
 
     @property
-    def demos(self) -> DemoList:  # type: ignore[override]
+    def demos(self) -> DemoList:
         return self._demos
 
     @demos.setter
     def demos(self, items: Iterable[Any]) -> None:
-        object.__setattr__(self, "_demos", DemoList(self, items))
+        self._demos = DemoList(self, items)
         record(self, "set", "demos", [demo_to_dict(d) for d in self._demos])
 
     @property
@@ -98,8 +107,8 @@ class Predict(Module):
 
     @property
     def state_path(self) -> str | None:
-        current = _current.get()
-        return current[1].get(id(self)) if current else None
+        """This predictor's dotted path in the program running now (None outside a program call)."""
+        return path_in_running_program(self)
 
     def state_snapshot(self) -> dict[str, Any]:
         return {
@@ -115,12 +124,12 @@ class Predict(Module):
     def __deepcopy__(self, memo: dict[int, Any]) -> Predict:
         new = Predict.__new__(type(self))
         memo[id(self)] = new
-        object.__setattr__(new, "_signature", self._signature)
-        object.__setattr__(new, "uid", secrets.token_hex(4))
-        object.__setattr__(new, "_demos", DemoList(new, self._demos))
+        new._signature = self._signature
+        new.uid = secrets.token_hex(4)
+        new._demos = DemoList(new, self._demos)
         for key, value in vars(self).items():
-            if key not in ("_signature", "uid", "_demos", "_dx_names"):
-                object.__setattr__(new, key, value if key in ("lm", "adapter") else _copy(value, memo))
+            if key not in ("_signature", "uid", "_demos"):
+                setattr(new, key, value if key in ("lm", "adapter") else _copy(value, memo))
         record_init(new, origin=self.uid)
         return new
 
@@ -133,12 +142,12 @@ class Predict(Module):
             "lm_kwargs": jsonable(self.lm_kwargs),
         }
 
-    def load_predictor_state(self, state: dict[str, Any], where: str) -> None:
+    def load_predictor_state(self, state: dict[str, Any], source: str) -> None:
         saved = [(f["name"], f["kind"]) for f in state.get("fields", [])]
         mine = [(f.name, f.kind) for f in self._signature.fields.values()]
         if saved != mine:
             raise ValueError(
-                f"{where}: saved signature '{state.get('signature')}' does not match "
+                f"{source}: saved signature '{state.get('signature')}' does not match "
                 f"this predictor's '{self._signature.signature}'"
             )
         descs = {f["name"]: f.get("desc", "") for f in state.get("fields", [])}
@@ -146,9 +155,7 @@ class Predict(Module):
             FieldInfo(f.name, f.kind, f.annotation, descs.get(f.name, f.desc), f.extra)
             for f in self._signature.fields.values()
         ]
-        object.__setattr__(
-            self, "_signature", make_signature(fields, state.get("instructions"), self._signature.__name__)
-        )
+        self._signature = make_signature(fields, state.get("instructions"), self._signature.__name__)
         self.demos = [as_demo(d) for d in state.get("demos", [])]
         self.lm_kwargs = dict(state.get("lm_kwargs", {}))
 
@@ -189,8 +196,7 @@ class Predict(Module):
         _check_inputs(signature, inputs)
         adapter = self.adapter or settings.current_adapter()
         demos = visible_demos(self._demos)
-        component = _current.get()
-        where = component[0] if component else self.component_name
+        component = running_component() or self.component_name
         usage = Usage()
         first_error: AdapterParseError | None = None
         traced = events.tracing_active()
@@ -198,7 +204,7 @@ class Predict(Module):
             messages = adapter.format(signature, demos, inputs)
             kwargs = {**self.lm_kwargs, **adapter.lm_kwargs(signature, lm.supports_structured_output), **(config or {})}
             if traced:
-                events.emit("adapter.format", where, {"adapter": adapter.name, "messages": messages})
+                events.emit(schema.AdapterFormat(adapter=adapter.name, messages=messages), component)
             response = yield LMRequest(messages, kwargs)
             usage.add(response.usage)
             try:
@@ -206,7 +212,7 @@ class Predict(Module):
             except AdapterParseError as error:
                 if traced:
                     events.emit(
-                        "adapter.parse", where, {"adapter": adapter.name, "error": str(error), "raw": response.text}
+                        schema.AdapterParse(adapter=adapter.name, error=str(error), raw=response.text), component
                     )
                 if response.finish_reason == "length":
                     error.add_note("the reply was cut off at max_tokens; raise max_tokens for this predictor")
@@ -219,7 +225,7 @@ class Predict(Module):
                     raise first_error from None
                 raise
             if traced:
-                events.emit("adapter.parse", where, {"adapter": adapter.name, "fields": fields})
+                events.emit(schema.AdapterParse(adapter=adapter.name, fields=fields), component)
             if response.finish_reason == "length":
                 # The answer came from a reply cut off at max_tokens: counted, so an evaluation can tell.
                 cut = Usage(truncated=1)

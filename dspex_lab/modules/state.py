@@ -9,10 +9,10 @@ mutations, so `predictor.demos.append(x)` is recorded as surely as
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, SupportsIndex
+from typing import TYPE_CHECKING, Any, Self, SupportsIndex
 
 from dspex_lab.example import Example
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 if TYPE_CHECKING:
     from dspex_lab.modules.predict import Predict
@@ -36,13 +36,12 @@ def demo_to_dict(demo: Example) -> dict[str, Any]:
 
 
 def record(predictor: Predict, op: str, field: str, value: Any, origin: str | None = None) -> None:
-    """Emit one `state.change` event for `predictor` (nothing when tracing is off)."""
+    """Emit one `StateChange` event for `predictor` (nothing when tracing is off)."""
     if not events.tracing_active():
         return
     events.emit(
-        "state.change",
+        schema.StateChange(op=op, field=field, value=value, origin=origin, path=predictor.state_path),
         predictor.state_component,
-        {"op": op, "field": field, "value": value, "origin": origin, "path": predictor.state_path},
     )
 
 
@@ -108,11 +107,11 @@ class DemoList(list[Example]):
         super().__delitem__(index)
         self._changed()
 
-    def __iadd__(self, items: Iterable[Any]) -> DemoList:  # type: ignore[override]
+    def __iadd__(self, items: Iterable[Example]) -> Self:  # type: ignore[override, misc]  # list subclasses: a typeshed quirk
         self.extend(items)
         return self
 
-    def __imul__(self, times: SupportsIndex) -> DemoList:  # type: ignore[override]
+    def __imul__(self, times: SupportsIndex) -> Self:
         super().__imul__(times)
         self._changed()
         return self

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dspex_lab import settings
-from dspex_lab.evaluation.metrics import _takes_trace, metric_name, to_score
+from dspex_lab.evaluation.metrics import metric_name, takes_trace, to_score
 from dspex_lab.example import Example
 from dspex_lab.fields import jsonable
 from dspex_lab.modules.capture import PredictorCall, capture_calls, excluding_demo
 from dspex_lab.modules.module import Module
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 
 @dataclass(slots=True)
@@ -40,18 +40,18 @@ class Attempt:
     demos: dict[str, Example] = field(default_factory=dict)
     exception: BaseException | None = field(default=None, repr=False)
 
-    def to_event(self, traces: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "round": self.round,
-            "inputs": jsonable(self.inputs),
-            "outputs": self.outputs,
-            "score": self.score,
-            "passed": self.passed,
-            "error": self.error,
-            "traces": traces,
-            "demos_from": sorted(self.demos),
-        }
+    def to_event(self, traces: list[schema.TraceStep]) -> schema.OptimizeAttempt:
+        return schema.OptimizeAttempt(
+            index=self.index,
+            round=self.round,
+            inputs=jsonable(self.inputs),
+            outputs=self.outputs,
+            score=self.score,
+            passed=self.passed,
+            error=self.error,
+            traces=traces,
+            demos_from=sorted(self.demos),
+        )
 
 
 class MetricCheck:
@@ -70,7 +70,7 @@ class MetricCheck:
             )
         self.metric = metric
         self.threshold = threshold
-        self._takes_trace = metric is not None and _takes_trace(metric)
+        self._takes_trace = metric is not None and takes_trace(metric)
         self._name = metric_name(metric) if metric is not None else "none"
 
     async def __call__(
@@ -117,14 +117,14 @@ async def run_attempt(
     if attempt.passed:
         attempt.demos = demos_from_trace(calls, names, seed, index)
     traces = [
-        {
-            "predictor": names.get(id(call.predictor)),
-            "inputs": jsonable(call.inputs),
-            "outputs": call.prediction.to_dict(),
-        }
+        schema.TraceStep(
+            predictor=names.get(id(call.predictor)),
+            inputs=jsonable(call.inputs),
+            outputs=call.prediction.to_dict(),
+        )
         for call in calls
     ]
-    events.emit("optimize.attempt", component, attempt.to_event(traces))
+    events.emit(attempt.to_event(traces), component)
     return attempt
 
 

@@ -9,19 +9,21 @@ emits one `optimize.demos` event per predictor saying where each demo came from.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from dspex_lab.errors import DspexError
+from dspex_lab.errors import DspexError, Interrupted
 from dspex_lab.evaluation.engine import new_run_id
 from dspex_lab.example import Example
 from dspex_lab.fields import jsonable
 from dspex_lab.loop import run_sync
 from dspex_lab.modules.module import Module
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 if TYPE_CHECKING:
     from dspex_lab.modules.predict import Predict
@@ -45,8 +47,12 @@ class DemoOrigin:
     origin: str
     train_index: int | None
 
+    def record(self) -> schema.DemoOrigin:
+        """As the trace records it."""
+        return schema.DemoOrigin(origin=self.origin, train_index=self.train_index)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"origin": self.origin, "train_index": self.train_index}
+        return self.record().to_dict()
 
 
 @dataclass(slots=True)
@@ -73,11 +79,49 @@ class CompileReport:
         )
 
 
-class Optimizer:
-    """Base class: subclasses implement `_acompile(student, trainset, report, **options)`.
+@dataclass(frozen=True, slots=True)
+class RunningCompile:
+    """The compile running in the current context: what a progress display needs to show it as one."""
 
-    `compile(...)` works in scripts and in a running Jupyter kernel; `acompile(...)`
-    is the async form. `report` holds what the last compile did.
+    run_id: str
+    optimizer: str
+    start: schema.OptimizeStart
+    span_id: int | None
+    """The compile span's id (None when no event goes anywhere)."""
+
+
+_running_compile: ContextVar[RunningCompile | None] = ContextVar("dspex_compile", default=None)
+
+
+def running_compile() -> RunningCompile | None:
+    """The outermost compile running in this context (an optimizer's inner compiles belong to it), or None."""
+    return _running_compile.get()
+
+
+class Optimizer:
+    """Base class of optimizers: a subclass implements the coroutine `optimize`, and gets the rest.
+
+    `compile(student, trainset=...)` works in scripts and in a running Jupyter
+    kernel; `acompile(...)` is the async form. Both check their arguments, run
+    `optimize` inside a traced compile (a run id, an `optimize` span, the
+    notebook's OptimizationPanel) and fill `report` with what the compile did.
+    Settings given to `__init__` and kept as attributes of the same names are
+    recorded with the compile (see `params`).
+
+    A custom optimizer that gives every predictor the first `k` examples::
+
+        class FirstK(dx.Optimizer):
+            def __init__(self, k: int = 4) -> None:
+                self.k = k
+
+            async def optimize(self, student, trainset, report, **options):
+                program = student.deepcopy()
+                for predictor in program.predictors():
+                    predictor.demos = trainset[: self.k]
+                report.status = "completed"
+                return program
+
+        compiled = FirstK(k=2).compile(dx.Predict("question -> answer"), trainset=train)
     """
 
     report: CompileReport | None = None
@@ -89,36 +133,72 @@ class Optimizer:
     async def acompile(
         self, student: M, *, trainset: Sequence[Example], run_id: str | None = None, **options: Any
     ) -> M:
-        """The async form of `compile`. `run_id` tags the compile's events (a fresh id when None)."""
+        """The async form of `compile`.
+
+        Args:
+            student: the program to compile (left as it is).
+            trainset: the training examples.
+            run_id: tags the compile's events (a fresh id when None).
+            **options: passed to `optimize` (a `teacher`, a `valset`, ...).
+
+        Raises `dx.Interrupted` when the task awaiting it is cancelled.
+        """
         check_program(student, "student")
         examples = check_trainset(trainset)
         name = type(self).__name__
         report = CompileReport(name, run_id or new_run_id("optimize"))
         self.report = report
         started = time.perf_counter()
-        payload = {
-            "optimizer": name,
-            "student": type(student).__name__,
-            "predictors": [n for n, _ in student.named_predictors()],
-            "trainset": len(examples),
-            "params": self.params(),
-        }
-        with events.run(report.run_id), events.span("optimize", name, payload) as span:
+        start = schema.OptimizeStart(
+            optimizer=name,
+            student=type(student).__name__,
+            predictors=[n for n, _ in student.named_predictors()],
+            trainset=len(examples),
+            params=self.params(),
+        )
+        with events.run(report.run_id), events.span(start, name) as span:
+            outermost = _running_compile.get() is None
+            token = (
+                _running_compile.set(RunningCompile(report.run_id, name, start, span.span_id)) if outermost else None
+            )
             try:
-                program = await self._acompile(student, examples, report, **options)
+                program = await self.optimize(student, examples, report, **options)
+            except asyncio.CancelledError:
+                # The teacher's partial run is no compiled program: the caller gets the cancellation.
+                report.status = "cancelled"
+                report.reason = report.reason or "interrupted: the compile task was cancelled"
+                raise Interrupted(None, f"compile {report.run_id} was cancelled") from None
             finally:
+                if token is not None:
+                    _running_compile.reset(token)
                 report.duration_s = time.perf_counter() - started
                 if report.status == "running":
                     report.status = "failed"
-                span.set(
-                    status=report.status,
-                    reason=report.reason,
-                    demos={n: [o.to_dict() for o in origins] for n, origins in report.demos.items()},
-                )
+                demos = {n: [o.record() for o in origins] for n, origins in report.demos.items()}
+                span.set(status=report.status, reason=report.reason, demos=demos)
+                if span.span_id is None and events.tracing_active():
+                    # Tracing was off when the compile started, but a display has subscribed since: tell it.
+                    end = schema.OptimizeEnd(report.status, report.duration_s * 1000, None, report.reason, demos)
+                    events.emit(end, name)
         return program
 
-    async def _acompile(self, student: M, trainset: list[Example], report: CompileReport, **options: Any) -> M:
-        raise NotImplementedError
+    async def optimize(self, student: M, trainset: list[Example], report: CompileReport, **options: Any) -> M:
+        """The compile itself: return a compiled copy of `student`, leaving `student` as it is.
+
+        Args:
+            student: the program to compile (checked: a module with predictors).
+            trainset: the training examples, checked and as a list.
+            report: what this compile did, shown and kept as `self.report`: set
+                `report.status` to "completed" at the end (it reads "failed"
+                otherwise), and `report.demos` to each predictor's demo origins.
+            **options: the keyword arguments given to `compile` beyond `trainset`.
+
+        Events emitted here belong to the compile's run; use `install_demos` to
+        install demos so the demo inspector can tell where each came from.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must define `async def optimize(self, student, trainset, report, **options)`"
+        )
 
     def params(self) -> dict[str, Any]:
         """The optimizer's settings (its constructor's arguments), as recorded in the `optimize.start` event."""
@@ -169,15 +249,14 @@ def install_demos(
         origins = [origin for _, origin in pairs]
         installed[name] = origins
         events.emit(
-            "optimize.demos",
+            schema.OptimizeDemos(
+                predictor=name,
+                uid=predictor.uid,
+                role=role,
+                count=len(pairs),
+                demos=[origin.record() for origin in origins],
+            ),
             component,
-            {
-                "predictor": name,
-                "uid": predictor.uid,
-                "role": role,
-                "count": len(pairs),
-                "demos": [origin.to_dict() for origin in origins],
-            },
         )
     return installed
 

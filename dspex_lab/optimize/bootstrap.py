@@ -43,7 +43,7 @@ from dspex_lab.optimize.base import (
     reset_copy,
 )
 from dspex_lab.optimize.labeled import label
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 DEFAULT_MAX_ERRORS = 10
 """Failed teacher runs tolerated when `max_errors` is None (DSPy's default)."""
@@ -111,13 +111,11 @@ class BootstrapFewShot(Optimizer):
         self._metric_check = MetricCheck(metric, metric_threshold)
         self.attempts: list[Attempt] = []
 
-    def compile(  # type: ignore[override]
-        self, student: M, *, trainset: Sequence[Example], teacher: Module | None = None
-    ) -> M:
+    def compile(self, student: M, *, trainset: Sequence[Example], teacher: Module | None = None, **options: Any) -> M:
         """A compiled copy of `student`; `teacher` (default: a copy of the student) makes the traces."""
-        return super().compile(student, trainset=trainset, teacher=teacher)
+        return super().compile(student, trainset=trainset, teacher=teacher, **options)
 
-    async def _acompile(
+    async def optimize(
         self,
         student: M,
         trainset: list[Example],
@@ -125,12 +123,17 @@ class BootstrapFewShot(Optimizer):
         *,
         teacher: Module | None = None,
         positions: Sequence[int] | None = None,
+        **options: Any,
     ) -> M:
-        """`positions[i]` is what events and demo origins call `trainset[i]` (default: i).
+        """Bootstrap demos with `teacher` and install them in a copy of `student`.
+
+        `positions[i]` is what events and demo origins call `trainset[i]` (default: i).
 
         A caller that reorders a larger trainset passes the original positions, so
         every index reported refers to the trainset the person gave.
         """
+        if options:
+            raise TypeError(f"BootstrapFewShot.compile() got unexpected option(s) {sorted(options)}")
         if positions is not None and len(positions) != len(trainset):
             raise ValueError(f"positions has {len(positions)} entries for {len(trainset)} training examples")
         where = list(positions) if positions is not None else list(range(len(trainset)))
@@ -139,7 +142,7 @@ class BootstrapFewShot(Optimizer):
         teachers = self._teachers(student, teacher, trainset, where, report)
         names = _predictor_names(program, teachers)
         passed = await self._bootstrap(teachers, names, trainset, where, report)
-        with events.span("optimize.phase", report.optimizer, {"phase": "install"}):
+        with events.span(schema.OptimizePhaseStart(phase="install"), report.optimizer):
             report.demos = self._install(program, trainset, where, passed, report)
         mark_compiled(program)
         if report.status == "running":
@@ -161,7 +164,8 @@ class BootstrapFewShot(Optimizer):
             check_program(teacher, "teacher")
         base = (teacher if teacher is not None else student).deepcopy()
         if self.max_labeled_demos and not is_compiled(base):
-            with events.span("optimize.phase", report.optimizer, {"phase": "teacher", "k": self.max_labeled_demos}):
+            phase = schema.OptimizePhaseStart(phase="teacher", k=self.max_labeled_demos)
+            with events.span(phase, report.optimizer):
                 base.reset()
                 label(
                     base, trainset, self.max_labeled_demos, self.seed, report.optimizer, role="teacher", positions=where
@@ -224,8 +228,8 @@ class BootstrapFewShot(Optimizer):
                     return attempt
             return None
 
-        payload = {"phase": "bootstrap", "examples": len(trainset), "max_bootstrapped_demos": limit}
-        with events.span("optimize.phase", report.optimizer, payload) as span:
+        phase = schema.OptimizePhaseStart(phase="bootstrap", examples=len(trainset), max_bootstrapped_demos=limit)
+        with events.span(phase, report.optimizer) as span:
             run = await run_each(
                 try_example,
                 list(enumerate(trainset)),
@@ -237,6 +241,7 @@ class BootstrapFewShot(Optimizer):
                 score_of=lambda outcome: 1.0 if outcome.ok and outcome.value is not None else 0.0,
                 component=report.optimizer,
                 label=f"{report.optimizer}: teacher runs",
+                kinds=schema.TEACHER,
             )
             span.set(attempts=len(self.attempts), failures=len(search.failures), stopped=search.stopped)
         if search.stopped == "errors":

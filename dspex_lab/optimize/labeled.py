@@ -8,7 +8,7 @@ from typing import Any
 
 from dspex_lab.example import Example
 from dspex_lab.optimize.base import CompileReport, DemoOrigin, M, Optimizer, install_demos, mark_compiled, reset_copy
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 
 class LabeledFewShot(Optimizer):
@@ -24,17 +24,17 @@ class LabeledFewShot(Optimizer):
         self.k = k
         self.seed = seed
 
-    def compile(self, student: M, *, trainset: Sequence[Example], sample: bool = True) -> M:  # type: ignore[override]
+    def compile(self, student: M, *, trainset: Sequence[Example], sample: bool = True, **options: Any) -> M:
         """A copy of `student` whose predictors hold `k` training examples each; `student` is untouched."""
-        return super().compile(student, trainset=trainset, sample=sample)
+        return super().compile(student, trainset=trainset, sample=sample, **options)
 
-    async def _acompile(
+    async def optimize(
         self, student: M, trainset: list[Example], report: CompileReport, *, sample: bool = True, **options: Any
     ) -> M:
         if options:
             raise TypeError(f"LabeledFewShot.compile() got unexpected option(s) {sorted(options)}")
         program = reset_copy(student)
-        with events.span("optimize.phase", report.optimizer, {"phase": "labeled", "k": self.k}):
+        with events.span(schema.OptimizePhaseStart(phase="labeled", k=self.k), report.optimizer):
             report.demos = label(program, trainset, self.k, self.seed, report.optimizer, sample=sample)
         mark_compiled(program)
         report.status = "completed"

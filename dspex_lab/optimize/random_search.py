@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from dspex_lab import settings
 from dspex_lab.evaluation.evaluator import aevaluate
@@ -22,7 +22,7 @@ from dspex_lab.modules.module import Module
 from dspex_lab.optimize.base import CompileReport, M, Optimizer, check_trainset, mark_compiled, reset_copy
 from dspex_lab.optimize.bootstrap import BootstrapFewShot
 from dspex_lab.optimize.labeled import LabeledFewShot
-from dspex_lab.trace import events
+from dspex_lab.trace import events, schema
 
 
 @dataclass(slots=True)
@@ -114,7 +114,7 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
             progress=self.progress,
         )
 
-    def compile(  # type: ignore[override]
+    def compile(
         self,
         student: M,
         *,
@@ -122,13 +122,14 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         teacher: Module | None = None,
         valset: Sequence[Example] | None = None,
         labeled_sample: bool = True,
+        **options: Any,
     ) -> M:
         """The best candidate, scored on `valset` (the trainset when None); `student` is untouched."""
         return super().compile(
-            student, trainset=trainset, teacher=teacher, valset=valset, labeled_sample=labeled_sample
+            student, trainset=trainset, teacher=teacher, valset=valset, labeled_sample=labeled_sample, **options
         )
 
-    async def _acompile(
+    async def optimize(
         self,
         student: M,
         trainset: list[Example],
@@ -137,7 +138,10 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         teacher: Module | None = None,
         valset: Sequence[Example] | None = None,
         labeled_sample: bool = True,
+        **options: Any,
     ) -> M:
+        if options:
+            raise TypeError(f"BootstrapFewShotWithRandomSearch.compile() got unexpected option(s) {sorted(options)}")
         scored_on = check_trainset(valset, "valset") if valset is not None else trainset
         self.candidates = []
         self.best = None
@@ -145,7 +149,8 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         for seed in range(-3, self.num_candidate_programs):
             index = len(self.candidates)
             kind = KINDS.get(seed, "random bootstrap")
-            with events.span("optimize.phase", report.optimizer, {"phase": "candidate", "index": index, "kind": kind}):
+            phase = schema.OptimizePhaseStart(phase="candidate", index=index, candidate=kind)
+            with events.span(phase, report.optimizer):
                 program, inner = await self._candidate(seed, student, teacher, trainset, report, labeled_sample)
                 if inner is not None and inner.status == "cancelled":
                     report.status, report.reason = "cancelled", inner.reason
@@ -161,24 +166,23 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
                 if self.best is None or candidate.score > self.best.score:
                     self.best = candidate
                 events.emit(
-                    "optimize.candidate",
+                    schema.OptimizeCandidate(
+                        index=index,
+                        candidate=kind,
+                        seed=seed,
+                        score=candidate.score,
+                        best=self.best is candidate,
+                        demos=candidate.demo_counts,
+                        eval_run_id=evaluation.run_id,
+                    ),
                     report.optimizer,
-                    {
-                        "index": index,
-                        "kind": kind,
-                        "seed": seed,
-                        "score": candidate.score,
-                        "best": self.best is candidate,
-                        "demos": candidate.demo_counts,
-                        "eval_run_id": evaluation.run_id,
-                    },
                 )
             if self.stop_at_score is not None and candidate.score >= self.stop_at_score:
                 break
         if self.best is None:
             best = reset_copy(student)
         else:
-            best = self.best.program
+            best = cast(M, self.best.program)  # a compiled copy of the student
             if self.best.report is not None:
                 report.demos = self.best.report.demos
         mark_compiled(best)

@@ -102,7 +102,7 @@ class Story:
             lines.append(f"demos of predictor {name!r}:")
             for number, (origin, demo) in enumerate(zip(origins, predictors[name].demos), start=1):
                 if origin.origin == "bootstrapped":
-                    run = passed.get(origin.train_index)
+                    run = passed.get(origin.train_index) if origin.train_index is not None else None
                     where = f"bootstrapped from trainset[{origin.train_index}]"
                     if run is not None:
                         where += f" (teacher run, round {run.round}, score {run.score})"

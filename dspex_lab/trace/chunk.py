@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +79,7 @@ class Chunk:
     def __init__(
         self,
         start: int,
-        columns: dict[str, Sequence[Any]],
+        columns: Mapping[str, Sequence[Any]],
         payload: Sequence[Any],
         *,
         floor: int,
@@ -130,7 +130,7 @@ class Chunk:
             found.flags.writeable = False
             self._cache[name] = found
             del self._raw[name]
-            if type(self._payload) is not Packed:
+            if not isinstance(self._payload, Packed):
                 self._payload = Packed.of(self._payload)
             return found
 

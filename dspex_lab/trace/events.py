@@ -1,10 +1,12 @@
 """Emitting events: the one cheap call every layer makes.
 
-Every event has the same small schema (see `FIELDS`). Context (the current run
-and the enclosing span) lives in ContextVars, so it follows asyncio tasks, the
-synchronous bridge and `asyncio.to_thread` on its own; `bind(fn)` carries it
-into a plain thread or a thread pool. Emitting imports nothing heavy: the
-payload is frozen with `marshal` and the store appends to plain columns.
+An event is a typed payload (an instance of a class of `schema.py`, whose
+instance dict is the payload) in a small envelope (`schema.Event`). Context
+(the current run and the enclosing span) lives in ContextVars, so it follows
+asyncio tasks, the synchronous bridge and `asyncio.to_thread` on its own;
+`bind(fn)` carries it into a plain thread or a thread pool. Emitting imports
+nothing heavy: the payload is frozen with `marshal` and appended to the
+store's buffer under the store's append lock.
 
 Where events go is a `Sink`: an optional store plus listeners (live progress
 bars and panels). The process has one default sink, created on first use with
@@ -25,13 +27,15 @@ import logging
 import threading
 import time
 import uuid
-from asyncio import _get_running_loop, current_task
+from asyncio import current_task
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from dspex_lab.compat.asyncio_loop import running_loop_or_none as _get_running_loop
 from dspex_lab.trace.payload import MAX_TEXT, freeze, register_secret
+from dspex_lab.trace.schema import FIELDS, Event, EventData, SpanEnd
 
 if TYPE_CHECKING:
     from dspex_lab.trace.store import EventStore
@@ -58,35 +62,10 @@ __all__ = [
     "use_store",
 ]
 
-FIELDS = (
-    "ts",
-    "kind",
-    "run_id",
-    "span_id",
-    "parent_id",
-    "component",
-    "task",
-    "correlation_id",
-    "payload",
-)
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class Event(NamedTuple):
-    """One event, as listeners receive it (the payload already cleaned of secrets and cut to size)."""
-
-    ts: int
-    kind: str
-    run_id: str | None
-    span_id: int | None
-    parent_id: int | None
-    component: str
-    task: str
-    correlation_id: str | None
-    payload: dict[str, Any] | None
 
 
 Listener = Callable[[Event], None]
@@ -95,16 +74,23 @@ Listener = Callable[[Event], None]
 class Sink:
     """Where events go: an optional store and any number of listeners.
 
-    `buffer` and `limit` are the store's append buffer and the length at which
-    it is sealed: `emit` writes to them directly (see `EventStore.add`).
+    `buffer`, `lock` and `limit` are the store's append buffer, the lock that
+    guards it and the length at which it is sealed: `emit` writes through them
+    directly (see `EventStore.append`).
     """
 
-    __slots__ = ("buffer", "limit", "listeners", "store")
+    __slots__ = ("buffer", "limit", "listeners", "lock", "store")
 
     def __init__(self, store: EventStore | None, listeners: tuple[Listener, ...] = ()) -> None:
         self.store = store
         self.listeners = listeners
-        self.buffer, self.limit = store.buffer() if store is not None else (None, 0)
+        self.buffer: list[Any]
+        self.lock: threading.Lock
+        self.limit: int
+        if store is not None:
+            self.buffer, self.lock, self.limit = store._writer()
+        else:
+            self.buffer, self.lock, self.limit = [], threading.Lock(), 0
 
     @property
     def active(self) -> bool:
@@ -121,7 +107,6 @@ _ids = itertools.count(1)
 _thread_label = threading.local()
 _task_labels: dict[str, str] = {}
 _MAX_TASK_LABELS = 4096
-_span_kinds: dict[str, tuple[str, str]] = {}
 _CLOCK_OFFSET = time.time_ns() - time.monotonic_ns()
 _monotonic_ns = time.monotonic_ns
 
@@ -173,19 +158,28 @@ def reserve_ids(highest: int) -> None:
 
 
 def emit(
-    kind: str,
+    event: EventData,
     component: str,
-    payload: dict[str, Any] | None = None,
-    *,
     correlation_id: str | None = None,
     span_id: int | None = None,
     parent_id: int | None = None,
 ) -> None:
     """Record one event in the current sink.
 
+    Args:
+        event: the payload, an instance of a class of `dspex_lab.trace.schema`
+            (or of your own `EventData` subclass).
+        component: what emits it ("qa.generate", "lm:openai/gpt-4o-mini").
+        correlation_id: pairs a request with its reply.
+        span_id: the span this event starts or ends (`span` sets it).
+        parent_id: the enclosing span; defaults to the current one.
+
     The payload is frozen on the spot (later changes to objects inside it are
-    not seen), cleaned of secrets and cut to size. `parent_id` defaults to the
-    enclosing span.
+    not seen), cleaned of secrets and cut to size::
+
+        from dspex_lab.trace import events, schema
+
+        events.emit(schema.LMCircuit(state="open", failures=5), "lm:openai/gpt-4o-mini")
     """
     sink, run_id, parent = _state.get()
     if sink is None:
@@ -193,6 +187,8 @@ def emit(
     store = sink.store
     if store is None and not sink.listeners:
         return
+    payload: dict[str, Any] | None = event.__dict__
+    blob: bytes | None
     if payload:
         blob, payload = freeze(payload)
     else:
@@ -212,16 +208,21 @@ def emit(
         name = current.get_name()
         task = _task_labels.get(name) or _task_label(name)
     if store is not None:
-        # EventStore.add, inlined.
-        buffer = sink.buffer
-        buffer.extend((ts, kind, run_id, span_id or 0, parent_id or 0, component, task, correlation_id, blob))
-        if len(buffer) >= sink.limit:
+        # EventStore.append, inlined: the values go to the end of the store's buffer, under its lock.
+        buffer, lock = sink.buffer, sink.lock
+        lock.acquire()
+        try:
+            buffer.extend((ts, event.KIND, run_id, span_id or 0, parent_id or 0, component, task, correlation_id, blob))
+            full = len(buffer) >= sink.limit
+        finally:
+            lock.release()
+        if full:
             store.seal()
     if sink.listeners:
-        event = Event(ts, kind, run_id, span_id, parent_id, component, task, correlation_id, payload)
+        record = Event(ts, event.KIND, run_id, span_id, parent_id, component, task, correlation_id, payload)
         for listener in sink.listeners:
             try:
-                listener(event)
+                listener(record)
             except Exception:
                 # A broken display must not break the call being traced.
                 log.warning("trace listener %r failed and was removed", listener, exc_info=True)
@@ -229,12 +230,12 @@ def emit(
 
 
 class Span:
-    """A timed step: emits `<start kind>` on entry and `<end kind>` on exit.
+    """A timed step: emits its start event on entry and an end event (of the start's `END` class) on exit.
 
     Both events carry the span's id. Events emitted inside the block (in this
     task and the tasks it starts) get it as `parent_id`. The end event carries
     `status` ("ok", "error" or "cancelled"), `duration_ms`, the error message
-    when there was one, and anything added with `set()`.
+    when there was one, and the fields given to `set()`.
     """
 
     __slots__ = (
@@ -243,31 +244,25 @@ class Span:
         "_token",
         "component",
         "correlation_id",
-        "kind_end",
-        "kind_start",
-        "payload",
+        "end",
         "result",
         "span_id",
+        "start",
     )
 
-    def __init__(
-        self,
-        kind_start: str,
-        kind_end: str,
-        component: str,
-        payload: dict[str, Any] | None,
-        correlation_id: str | None,
-    ) -> None:
-        self.kind_start = kind_start
-        self.kind_end = kind_end
+    def __init__(self, start: EventData, component: str, correlation_id: str | None) -> None:
+        end = type(start).END
+        if end is None:
+            raise TypeError(f"{type(start).__name__} starts no span: give its class an END event class")
+        self.start = start
+        self.end: type[SpanEnd] = end
         self.component = component
-        self.payload = payload
         self.correlation_id = correlation_id
         self.result: dict[str, Any] = {}
         self.span_id: int | None = None
 
     def set(self, **fields: Any) -> None:
-        """Add fields to the end event's payload."""
+        """Add fields of the end event (`type(start).END`) to its payload."""
         self.result.update(fields)
 
     def __enter__(self) -> Span:
@@ -277,14 +272,7 @@ class Span:
             return self
         self.span_id = span_id = next(_ids)
         self._parent_id = parent_id = state[2]
-        emit(
-            self.kind_start,
-            self.component,
-            self.payload,
-            correlation_id=self.correlation_id,
-            span_id=span_id,
-            parent_id=parent_id,
-        )
+        emit(self.start, self.component, self.correlation_id, span_id, parent_id)
         self._token = _state.set((state[0], state[1], span_id))
         self._t0 = _monotonic_ns()
         return self
@@ -307,14 +295,10 @@ class Span:
         else:
             result["status"] = "error"
             result["error"] = f"{exc_type.__name__}: {exc}"
-        emit(
-            self.kind_end,
-            self.component,
-            result,
-            correlation_id=self.correlation_id,
-            span_id=self.span_id,
-            parent_id=self._parent_id,
-        )
+        # The end event's fields are those set: made without running __init__, which would ask for all of them.
+        end = self.end.__new__(self.end)
+        end.__dict__ = result
+        emit(end, self.component, self.correlation_id, self.span_id, self._parent_id)
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
@@ -323,22 +307,21 @@ class Span:
         self.__exit__(exc_type, exc, tb)
 
 
-def span(
-    kind: str,
-    component: str,
-    payload: dict[str, Any] | None = None,
-    *,
-    end: str | None = None,
-    correlation_id: str | None = None,
-) -> Span:
-    """A span emitting `kind` + ".start" / ".end", or `kind` / `end` when `end` is given."""
-    if end is None:
-        # One pair of strings per kind, not two new strings per span.
-        kinds = _span_kinds.get(kind)
-        if kinds is None:
-            kinds = _span_kinds[kind] = (kind + ".start", kind + ".end")
-        return Span(kinds[0], kinds[1], component, payload, correlation_id)
-    return Span(kind, end, component, payload, correlation_id)
+def span(start: EventData, component: str, *, correlation_id: str | None = None) -> Span:
+    """A span whose start event is `start` and whose end event is of `type(start).END`.
+
+    Args:
+        start: the start event (`schema.ProgramStart(...)`, `schema.LMRequest(...)`, ...).
+        component: what runs the step.
+        correlation_id: pairs the start with its end across processes (LM calls).
+
+    ::
+
+        with events.span(schema.OptimizePhaseStart(phase="install"), "BootstrapFewShot") as step:
+            ...
+            step.set(attempts=3)  # fields of schema.OptimizePhaseEnd
+    """
+    return Span(start, component, correlation_id)
 
 
 def tracing_active() -> bool:

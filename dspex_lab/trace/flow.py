@@ -22,6 +22,7 @@ from dspex_lab.trace.query import (
     resolve_store,
     to_ns,
 )
+from dspex_lab.trace.schema import Key
 from dspex_lab.trace.spantable import correlations, span_table
 
 if TYPE_CHECKING:
@@ -31,8 +32,9 @@ if TYPE_CHECKING:
     from dspex_lab.trace.store import EventStore, Snapshot
 
 _MAX_CLIMB = 16
-REPLY_KEYS = ("status", "duration_ms", "prompt_tokens", "completion_tokens", "cost", "cache_hit", "finish_reason",
-              "error", "text")  # fmt: skip
+REPLY_KEYS = (Key.status, Key.duration_ms, Key.prompt_tokens, Key.completion_tokens, Key.cost, Key.cache_hit,
+              Key.finish_reason, Key.error, Key.text)  # fmt: skip
+"""The fields of `LMResponse` a message flow shows."""
 
 
 def component_name(target: Any) -> str:
@@ -107,7 +109,7 @@ def _one_way(
     components = snap.table("component")
     callee_codes = codes_for(components, callee)
     caller_codes = codes_for(components, caller, prefix=True)
-    if not len(callee_codes) or not len(caller_codes):
+    if callee_codes is None or caller_codes is None or not len(callee_codes) or not len(caller_codes):
         return None
     pairs = correlations(snap)
     mine = np.isin(pairs.component, callee_codes)
@@ -167,10 +169,10 @@ def _frame(
         for key, values in reply.items():
             reply[key] = np.full(len(requests), None, dtype=object)
             reply[key][got_at] = values
-    status = reply["status"]
+    status = reply[Key.status]
     status[answered & (status == None)] = "ok"  # noqa: E711 (elementwise comparison)
     status[~answered] = "unanswered"
-    reported = np.array([v if isinstance(v, int | float) else np.nan for v in reply["duration_ms"]], dtype=float)
+    reported = np.array([v if isinstance(v, int | float) else np.nan for v in reply[Key.duration_ms]], dtype=float)
     measured = np.where(answered, (reply_ts - ts) / 1e6, np.nan)
     data: dict[str, Any] = {
         "time": datetimes(ts),
@@ -186,26 +188,26 @@ def _frame(
         "reply_time": datetimes(reply_ts).where(answered),
         "latency_ms": np.where(np.isnan(reported), measured, reported),
         "status": objects(status, index),
-        "prompt_tokens": _typed(reply["prompt_tokens"], "Int64", index),
-        "completion_tokens": _typed(reply["completion_tokens"], "Int64", index),
-        "cost": _typed(reply["cost"], "Float64", index),
-        "cache_hit": _typed(reply["cache_hit"], "boolean", index),
-        "finish_reason": objects(reply["finish_reason"], index),
-        "error": objects(reply["error"], index),
-        "text": objects(reply["text"], index),
+        "prompt_tokens": _typed(reply[Key.prompt_tokens], "Int64", index),
+        "completion_tokens": _typed(reply[Key.completion_tokens], "Int64", index),
+        "cost": _typed(reply[Key.cost], "Float64", index),
+        "cache_hit": _typed(reply[Key.cache_hit], "boolean", index),
+        "finish_reason": objects(reply[Key.finish_reason], index),
+        "error": objects(reply[Key.error], index),
+        "text": objects(reply[Key.text], index),
     }
     if content:
         bodies: list[dict[str, Any] | None] = [None] * len(requests)
         for position, body in zip(got_at.tolist(), got.payloads(), strict=True):
             bodies[position] = body
         contents = sent.payloads()
-        data["messages"] = objects([(body or {}).get("messages") for body in contents], index)
+        data["messages"] = objects([(body or {}).get(Key.messages) for body in contents], index)
         data["request"] = objects(contents, index)
         data["reply"] = objects(bodies, index)
     return pd.DataFrame(data, index=index)
 
 
-def _typed(values: list[Any], dtype: str, index: pd.Index) -> Any:
+def _typed(values: list[Any] | np.ndarray, dtype: str, index: pd.Index) -> Any:
     """A nullable pandas array of `dtype`, or plain objects when a value does not fit it."""
     import pandas as pd
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.trace.query import Moment, resolve_store
+from dspex_lab.trace.schema import EVALUATE_PREFIX, LM_PREFIX, Key, LMRequest, LMResponse
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 SPAN_KIND_INTERNAL = 1
 SPAN_KIND_CLIENT = 3
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
-_BOOKKEEPING = ("status", "duration_ms", "error")
+_BOOKKEEPING = (Key.status, Key.duration_ms, Key.error)
 
 
 def export_otlp(
@@ -172,12 +173,12 @@ def _span(row: pd.Series, span_id: int, trace_id: str, parent_hex: str | None) -
         "dspex.status": row["status"],
         "dspex.duration_ms": None if _missing(row["duration_ms"]) else float(row["duration_ms"]),
     }
-    if kind.startswith("lm."):
+    if kind.startswith(LM_PREFIX):
         attributes.update(_llm_attributes(str(row["component"]), start_payload, end_payload))
     else:
-        attributes["openinference.span.kind"] = "EVALUATOR" if kind.startswith("evaluate") else "CHAIN"
-        inputs = start_payload.get("inputs", start_payload)
-        outputs = end_payload.get("outputs", {k: v for k, v in end_payload.items() if k not in _BOOKKEEPING})
+        attributes["openinference.span.kind"] = "EVALUATOR" if kind.startswith(EVALUATE_PREFIX) else "CHAIN"
+        inputs = start_payload.get(Key.inputs, start_payload)
+        outputs = end_payload.get(Key.outputs, {k: v for k, v in end_payload.items() if k not in _BOOKKEEPING})
         if inputs:
             attributes["input.value"] = _json(inputs)
             attributes["input.mime_type"] = "application/json"
@@ -190,7 +191,7 @@ def _span(row: pd.Series, span_id: int, trace_id: str, parent_hex: str | None) -
         "traceId": trace_id,
         "spanId": _span_hex(span_id),
         "name": str(row["component"]),
-        "kind": SPAN_KIND_CLIENT if kind.startswith("lm.") else SPAN_KIND_INTERNAL,
+        "kind": SPAN_KIND_CLIENT if kind.startswith(LM_PREFIX) else SPAN_KIND_INTERNAL,
         "startTimeUnixNano": str(int(row["start"])),
         "endTimeUnixNano": str(_end_ns(row)),
         "attributes": _attributes(attributes),
@@ -201,7 +202,7 @@ def _span(row: pd.Series, span_id: int, trace_id: str, parent_hex: str | None) -
     return span
 
 
-def _llm_attributes(component: str, request: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
+def _llm_attributes(component: str, start: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
     model = component.split(":", 1)[1] if ":" in component else component
     provider, _, name = model.partition("/")
     attributes: dict[str, Any] = {
@@ -210,10 +211,11 @@ def _llm_attributes(component: str, request: dict[str, Any], reply: dict[str, An
         "llm.provider": provider if name else None,
         "llm.model_name": name or model,
     }
-    params = request.get("params")
+    request, reply = LMRequest.of(start), LMResponse.of(end)
+    params = request.params
     if params:
         attributes["llm.invocation_parameters"] = _json(params)
-    messages = request.get("messages") or []
+    messages = request.messages or []
     if messages:
         attributes["input.value"] = _json(messages)
         attributes["input.mime_type"] = "application/json"
@@ -224,20 +226,20 @@ def _llm_attributes(component: str, request: dict[str, Any], reply: dict[str, An
             attributes[f"llm.input_messages.{index}.message.content"] = (
                 content if isinstance(content, str) else _json(content)
             )
-    text = reply.get("text")
+    text = reply.text
     if isinstance(text, str):
         attributes["output.value"] = text
         attributes["output.mime_type"] = "text/plain"
         attributes["llm.output_messages.0.message.role"] = "assistant"
         attributes["llm.output_messages.0.message.content"] = text
-    prompt, completion = reply.get("prompt_tokens"), reply.get("completion_tokens")
+    prompt, completion = reply.prompt_tokens, reply.completion_tokens
     attributes["llm.token_count.prompt"] = prompt
     attributes["llm.token_count.completion"] = completion
     if isinstance(prompt, int) and isinstance(completion, int):
         attributes["llm.token_count.total"] = prompt + completion
-    attributes["dspex.cost"] = reply.get("cost")
-    attributes["dspex.cache_hit"] = reply.get("cache_hit")
-    attributes["dspex.finish_reason"] = reply.get("finish_reason")
+    attributes["dspex.cost"] = reply.cost
+    attributes["dspex.cache_hit"] = reply.cache_hit
+    attributes["dspex.finish_reason"] = reply.finish_reason
     return attributes
 
 

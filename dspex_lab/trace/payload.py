@@ -123,7 +123,9 @@ def freeze(payload: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     if not safe.issuperset(payload):
         if _has_secret_key(payload, 0):
             return _slow(payload)
-    elif _is_tracked(payload):
+    elif _is_tracked(payload) and (blob.find(b"{", 1) != -1 or blob.find(b"\xfb", 1) != -1):
+        # A typed event's payload is its instance dict, which the collector always tracks: the encoded
+        # form tells at once whether a dict is nested inside ("{", or "\xfb" when marshal refers back).
         for value in payload.values():
             if type(value) is dict and (_is_tracked(value) or not safe.issuperset(value)) and _has_secret_key(value, 1):
                 return _slow(payload)
@@ -157,8 +159,8 @@ def to_json(stored: bytes | memoryview | str | dict[str, Any] | None) -> str | N
     """A stored payload as JSON text (for SQLite and Parquet); non-JSON values become strings."""
     if stored is None:
         return None
-    if type(stored) is str:
-        return stored  # type: ignore[return-value]
+    if isinstance(stored, str):
+        return stored
     value = thaw(stored)
     try:
         return json.dumps(value, ensure_ascii=False, default=_json_default)

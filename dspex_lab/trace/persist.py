@@ -10,6 +10,9 @@ default) in one transaction, in WAL mode. A process killed outright loses at
 most the events of the last interval; everything committed before stays
 readable. Several processes may use one file in turn: `load` keeps their
 span and correlation ids apart.
+
+Both record the event schema version (`schema.SCHEMA_VERSION`); a file
+without one was written before versions were recorded and reads as version 1.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from dspex_lab.sqlite import connect
 from dspex_lab.trace.chunk import CODED
-from dspex_lab.trace.events import FIELDS, reserve_ids
+from dspex_lab.trace.events import reserve_ids
 from dspex_lab.trace.payload import to_json
+from dspex_lab.trace.schema import FIELDS, SCHEMA_VERSION, check_version
 from dspex_lab.trace.store import EventStore
 
 if TYPE_CHECKING:
@@ -104,7 +108,13 @@ def _arrow_table(store: EventStore) -> pa.Table:
         dictionary = pa.array(snap.tables[name].values, type=pa.string())
         columns[name] = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary)
     columns["payload"] = pa.array(payloads, type=pa.string())
-    meta = {"version": VERSION, "store": store.uid, "dropped": store.dropped, "saved_at_ns": time.time_ns()}
+    meta = {
+        "version": VERSION,
+        "schema_version": SCHEMA_VERSION,
+        "store": store.uid,
+        "dropped": store.dropped,
+        "saved_at_ns": time.time_ns(),
+    }
     order = ["seq", "ts", "kind", "run_id", "span_id", "parent_id", "component", "task", "correlation_id", "payload"]
     table = pa.table({name: columns[name] for name in order})
     return table.replace_schema_metadata({FORMAT: json.dumps(meta)})
@@ -129,7 +139,7 @@ def load(path: str | Path, *, max_events: int | None = None) -> EventStore:
     store = EventStore(max_events=max_events)
     if uid:
         store.uid = uid
-    store.extend(columns)
+    store._extend_columns(columns)
     highest = max((value or 0 for value in columns["span_id"]), default=0)
     # Spans made in this process after loading must not reuse the loaded ids.
     reserve_ids(highest)
@@ -163,6 +173,7 @@ def _read_parquet(source: Path) -> tuple[dict[str, list[Any]], str | None]:
         raise _damaged(source, f"columns {missing} are missing")
     if info.get("version") != VERSION:
         raise ValueError(f"{source} holds trace format version {info.get('version')}; this dspex_lab reads {VERSION}")
+    check_version(info.get("schema_version"), str(source))
     table = table.sort_by([("ts", "ascending"), ("seq", "ascending")])
     columns = {name: table.column(name).to_pylist() for name in FIELDS}
     return columns, info.get("store")
@@ -176,8 +187,10 @@ def _read_sqlite(source: Path) -> tuple[dict[str, list[Any]], str | None]:
                 "SELECT store, ts, kind, run_id, span_id, parent_id, component, task, correlation_id, payload, id "
                 "FROM events ORDER BY ts, id"
             ).fetchall()
+            found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{source} is a SQLite file but not a dspex_lab trace ({exc})") from None
+        check_version(json.loads(found[0]) if found else None, str(source))
     finally:
         conn.close()
     for row in rows:
@@ -269,9 +282,12 @@ class SQLiteSink:
         self.lost = 0
         self._next = self.store.dropped
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = connect(self.path, _SCHEMA, check_same_thread=False)
+        self._conn: sqlite3.Connection | None = connect(self.path, _SCHEMA, check_same_thread=False)
         self._conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)", (json.dumps([FORMAT, VERSION]),)
+        )
+        self._conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),)
         )
         self._write_lock = threading.Lock()
         self._flushed_cond = threading.Condition()

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 from dspex_lab.trace.chunk import INTEGER, Chunk, Table
+from dspex_lab.trace.schema import SpanEnd, span_start_kind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -94,7 +95,8 @@ def to_ns(moment: Moment) -> int | None:
     if type(moment).__name__ == "datetime64":
         import numpy as np
 
-        return int(moment.astype("datetime64[ns]").astype(np.int64))
+        stamp: Any = moment
+        return int(stamp.astype("datetime64[ns]").astype(np.int64))
     raise TypeError(
         f"cannot read a {type(moment).__name__} as a time; pass epoch nanoseconds (int), epoch seconds "
         "(float), a datetime, an ISO string or a timedelta (that long ago)"
@@ -223,9 +225,10 @@ def payload_filter(where: Where) -> Callable[[Chunk, np.ndarray], np.ndarray] | 
     if isinstance(where, Mapping):
         pairs = list(where.items())
 
-        def test(payload: dict[str, Any]) -> bool:
+        def matches(payload: dict[str, Any]) -> Any:
             return all(key in payload and payload[key] == value for key, value in pairs)
 
+        test: Callable[[dict[str, Any]], Any] = matches
     elif callable(where):
         test = where
     else:
@@ -253,16 +256,16 @@ class Located:
         self.parts: list[tuple[Chunk, np.ndarray, np.ndarray]] = []
         for index in np.unique(which).tolist():
             chunk = snap.chunks[index]
-            where = np.flatnonzero(which == index)
-            self.parts.append((chunk, where, seqs[where] - chunk.start))
+            slots = np.flatnonzero(which == index)
+            self.parts.append((chunk, slots, seqs[slots] - chunk.start))
 
     def column(self, name: str) -> np.ndarray:
         """Column `name` at each position."""
         import numpy as np
 
         out = np.empty(self.size, dtype=np.int64 if name in INTEGER else np.int32)
-        for chunk, where, positions in self.parts:
-            out[where] = chunk.column(name)[positions]
+        for chunk, slots, positions in self.parts:
+            out[slots] = chunk.column(name)[positions]
         return out
 
     def fields(self, keys: tuple[str, ...]) -> list[tuple[Any, ...]]:
@@ -271,22 +274,22 @@ class Located:
         Kept per chunk (chunks never change), so asking again for the same events decodes nothing.
         """
         out: list[tuple[Any, ...]] = [()] * self.size
-        for chunk, where, positions in self.parts:
+        for chunk, slots, positions in self.parts:
             memo = chunk.memo(("fields", keys))
             wanted = positions.tolist()
             missing = [p for p in wanted if p not in memo]
             if missing:
                 for p, body in zip(missing, chunk.decoded(missing), strict=True):
                     memo[p] = tuple(map((body or _EMPTY).get, keys))
-            for index, p in zip(where.tolist(), wanted, strict=True):
+            for index, p in zip(slots.tolist(), wanted, strict=True):
                 out[index] = memo[p]
         return out
 
     def payloads(self) -> list[dict[str, Any] | None]:
         """The decoded payload at each position."""
         out: list[dict[str, Any] | None] = [None] * self.size
-        for chunk, where, positions in self.parts:
-            for index, body in zip(where.tolist(), chunk.decoded(positions.tolist()), strict=True):
+        for chunk, slots, positions in self.parts:
+            for index, body in zip(slots.tolist(), chunk.decoded(positions.tolist()), strict=True):
                 out[index] = body
         return out
 
@@ -467,8 +470,9 @@ def spans(
             keep &= np.isin(table.columns[name], codes)
     if kind is not None:
         wanted = [kind] if isinstance(kind, str) else list(kind)
-        codes = codes_for(snap.table("kind"), [*wanted, *(f"{item}.start" for item in wanted)])
-        keep &= np.isin(table.columns["kind"], codes)
+        kinds = codes_for(snap.table("kind"), [*wanted, *(span_start_kind(item) for item in wanted)])
+        if kinds is not None:
+            keep &= np.isin(table.columns["kind"], kinds)
     rows = np.flatnonzero(keep)
     rows = rows[np.argsort(table.start_seq[rows], kind="stable")]
     start_seq = table.start_seq[rows]
@@ -482,12 +486,11 @@ def spans(
     reported = np.full(len(rows), np.nan)
     ended = np.flatnonzero(has_end)
     for position, body in zip(ended.tolist(), end_payloads, strict=True):
-        body = body or {}
-        status[position] = body.get("status", "ok")
-        error[position] = body.get("error")
-        value = body.get("duration_ms")
-        if isinstance(value, int | float):
-            reported[position] = value
+        end = SpanEnd.of(body)
+        status[position] = end.status
+        error[position] = end.error
+        if isinstance(end.duration_ms, int | float):
+            reported[position] = end.duration_ms
     start_ts = table.start_ts[rows]
     measured = np.where(has_end, (end_ts - start_ts) / 1e6, np.nan)
     components = table.columns["component"][rows]

@@ -81,10 +81,10 @@ def _summary(chunk: Chunk, lo: int, hi: int, key: str) -> dict[str, np.ndarray]:
     import numpy as np
 
     values = chunk.column(key)[lo:hi]
-    where = np.flatnonzero(values > 0 if key == "span_id" else values >= 0)
-    order = np.argsort(values[where], kind="stable")
-    keys = values[where][order]
-    positions = where[order] + lo
+    present = np.flatnonzero(values > 0 if key == "span_id" else values >= 0)
+    order = np.argsort(values[present], kind="stable")
+    keys = values[present][order]
+    positions = present[order] + lo
     firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.empty(0, dtype=np.int64)
     lasts = np.r_[firsts[1:] - 1, len(keys) - 1] if len(keys) else np.empty(0, dtype=np.int64)
     first = positions[firsts]

@@ -1,12 +1,16 @@
 """The in-memory event store: append buffers sealed into typed chunks, read through snapshots.
 
-Adding an event extends one flat list with its values (a single atomic step,
-so writers take no lock and no object per event stays alive); every
-`chunk_size` events the oldest are sealed into a `Chunk`, one column each.
+Events come in one way: `append` / `extend` of `Event`s (`events.emit` does
+the same inline). Adding an event extends one flat list with its values under
+a lock held for that step only (so no object per event stays alive, and
+nothing relies on a list operation being atomic); every `chunk_size` events
+the oldest are sealed into a `Chunk`, one column each.
 Reading takes a `Snapshot`: the sealed chunks plus the unsealed tail frozen
 into a temporary chunk, so a query sees one consistent set of events while
 appends go on. Everything numpy or pandas is built lazily from chunks when a
-query asks (see `chunk.py` and `query.py`).
+query asks. The store answers no queries itself: `query.py`, `timetravel.py`
+and `flow.py` read it through `snapshot()` (they import the store; the store
+imports none of them).
 
 A bounded store (`max_events`) keeps the newest `max_events` events: older
 ones are hidden at once and freed a chunk at a time; `dropped` counts them.
@@ -19,24 +23,17 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dspex_lab.trace.chunk import CODED, Chunk, Table
-from dspex_lab.trace.events import FIELDS
 from dspex_lab.trace.payload import freeze, thaw
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    import pandas as pd
-
-    from dspex_lab.trace.query import Moment
+from dspex_lab.trace.schema import FIELDS, Event
 
 Row = tuple[int, str, "str | None", int, int, str, str, "str | None", Any]
-"""One event as `add` takes it: the values of `FIELDS`, span ids 0 for none, the payload stored."""
+"""One event as the buffer holds it: the values of `FIELDS`, span ids 0 for none, the payload stored."""
 
 WIDTH = len(FIELDS)
 
@@ -75,10 +72,9 @@ class EventStore:
     `max_events=None` keeps everything; a number keeps the newest events and
     counts the rest in `dropped`. `chunk_events` sets how many events are
     sealed together (smaller chunks make a busy store's newest events cheaper
-    to query, larger ones make queries over millions of events cheaper). The
-    query methods (`events`, `spans`,
-    `state_at`, `message_flow`, ...) are the same as the top-level functions
-    with `store=` this store.
+    to query, larger ones make queries over millions of events cheaper).
+    Query it with the top-level functions and `store=` this store:
+    `dx.get_events(store=store)`, `dx.get_state_at(target, t, store=store)`.
     """
 
     DEFAULT_MAX_EVENTS = 1_000_000
@@ -100,6 +96,9 @@ class EventStore:
             # A bounded store holds at most max_events + one chunk: keep the chunk small beside the bound.
             self._chunk_size = min(self.CHUNK_EVENTS, max(256, max_events // 4))
         self._lock = threading.Lock()
+        """Guards sealing, snapshots and the chunks' lazy columns."""
+        self._append_lock = threading.Lock()
+        """Guards the append buffer: writers in any thread never rely on a list operation being atomic."""
         self._tables = {name: Table() for name in CODED}
         self._chunks: list[Chunk] = []
         self._flat: list[Any] = []
@@ -110,51 +109,55 @@ class EventStore:
         self._snapshot: Snapshot | None = None
 
     # --- writing -------------------------------------------------------------------------------
-    def append(
-        self,
-        ts: int,
-        kind: str,
-        run_id: str | None,
-        span_id: int | None,
-        parent_id: int | None,
-        component: str,
-        task: str,
-        correlation_id: str | None,
-        payload: Any,
-    ) -> None:
-        """Add one event. `payload` is a dict (frozen here) or the frozen bytes `emit` already made."""
+    def append(self, event: Event) -> None:
+        """Add one event (its payload a dict, frozen here, or the frozen bytes `emit` makes).
+
+        `events.emit` does the same inline, through the buffer and lock `_writer()` hands it.
+        """
+        payload: Any = event.payload
         if payload is not None and type(payload) is not bytes:
             payload = _stored(payload)
-        self.add((ts, kind, run_id, span_id or 0, parent_id or 0, component, task, correlation_id, payload))
-
-    def add(self, row: Row) -> None:
-        """Add one event given as a row in `FIELDS` order, payload stored, span ids 0 for none.
-
-        `emit` does the same inline through `buffer()`.
-        """
-        # One list.extend is atomic, so writers need no lock; sealing takes values off the front. A flat
-        # list keeps no object per event alive, which keeps the garbage collector out of the way.
+        row = (*event[:3], event.span_id or 0, event.parent_id or 0, *event[5:8], payload)
         flat = self._flat
-        flat.extend(row)
-        if len(flat) >= self._flat_limit:
+        with self._append_lock:
+            flat.extend(row)
+            full = len(flat) >= self._flat_limit
+        if full:
             self.seal()
 
-    def buffer(self) -> tuple[list[Any], int]:
-        """(the append buffer, its length that calls for `seal()`): what `add` uses, for writers that inline it.
+    def extend(self, events: Iterable[Event]) -> None:
+        """Add many events, oldest first (see `append`)."""
+        rows = [
+            (
+                *event[:3],
+                event.span_id or 0,
+                event.parent_id or 0,
+                *event[5:8],
+                event.payload if event.payload is None or type(event.payload) is bytes else _stored(event.payload),
+            )
+            for event in events
+        ]
+        with self._append_lock:
+            self._flat.extend(chain.from_iterable(rows))
+        while len(self._flat) >= self._flat_limit:
+            self.seal()
 
-        The buffer is the same list for the store's whole life.
+    def _writer(self) -> tuple[list[Any], threading.Lock, int]:
+        """(the append buffer, the lock guarding it, its length that calls for `seal()`), for `emit`.
+
+        The buffer and the lock are the same for the store's whole life.
         """
-        return self._flat, self._flat_limit
+        return self._flat, self._append_lock, self._flat_limit
 
     def seal(self) -> None:
         """Turn the oldest `chunk_size` buffered events into a chunk."""
         with self._lock:
             flat = self._flat
-            if len(flat) < self._flat_limit:
-                return
-            batch = flat[: self._flat_limit]
-            # Writers only ever add at the end, so this removes exactly the values copied above.
-            del flat[: len(batch)]
+            with self._append_lock:
+                if len(flat) < self._flat_limit:
+                    return
+                batch = flat[: self._flat_limit]
+                del flat[: len(batch)]
             chunk = self._chunk_of(batch, self._sealed, self._last_ts)
             self._chunks.append(chunk)
             self._sealed = chunk.end
@@ -170,15 +173,15 @@ class EventStore:
         payload = columns.pop("payload")
         return Chunk(start, columns, payload, floor=floor, tables=self._tables, lock=self._lock)
 
-    def extend(self, columns: dict[str, list[Any]]) -> None:
-        """Add many events at once, oldest first: one list per name in `FIELDS`.
+    def _extend_columns(self, columns: dict[str, list[Any]]) -> None:
+        """Add many events given as one list per name in `FIELDS` (a saved trace being loaded).
 
         Payloads may be dicts, frozen bytes, or JSON text (as read from a file; decoded when queried).
         """
         count = len(columns["ts"])
         uneven = [name for name in FIELDS if len(columns[name]) != count]
         if uneven:
-            raise ValueError(f"extend() needs one list per field, all {count} long; these differ: {uneven}")
+            raise ValueError(f"a trace needs one list per field, all {count} long; these differ: {uneven}")
         payloads = [value if value is None or type(value) is bytes else _stored(value) for value in columns["payload"]]
         ids = ([value or 0 for value in columns[name]] for name in ("span_id", "parent_id"))
         rows = zip(
@@ -192,14 +195,14 @@ class EventStore:
             payloads,
             strict=True,
         )
-        with self._lock:
+        with self._append_lock:
             self._flat.extend(chain.from_iterable(rows))
         while len(self._flat) >= self._flat_limit:
             self.seal()
 
     def clear(self) -> None:
         """Forget every event (the count of dropped events starts again from zero)."""
-        with self._lock:
+        with self._lock, self._append_lock:
             self._chunks = []
             del self._flat[:]
             self._sealed = 0
@@ -235,7 +238,8 @@ class EventStore:
     def snapshot(self) -> Snapshot:
         """The events as they are now, safe to read while appends continue."""
         with self._lock:
-            flat = self._flat[:]
+            with self._append_lock:
+                flat = self._flat[:]
             end = self._sealed + len(flat) // WIDTH
             cached = self._snapshot
             if cached is not None and cached.end == end and cached.tables is self._tables:
@@ -277,49 +281,6 @@ class EventStore:
     def records(self) -> list[dict[str, Any]]:
         """Every retained event as a dict with the keys of `FIELDS`, oldest first."""
         return [dict(zip(FIELDS, (*row[1:9], thaw(row[9])), strict=True)) for row in self.rows()]
-
-    # --- queries (thin forms of the top-level functions) ---------------------------------------
-    def events(self, **filters: Any) -> pd.DataFrame:
-        """`dx.get_events(...)` on this store."""
-        from dspex_lab.trace.query import get_events
-
-        return get_events(store=self, **filters)
-
-    def frame(self, payload: bool = True) -> pd.DataFrame:
-        """Every retained event as a trace frame (see `get_events`)."""
-        from dspex_lab.trace.query import get_events
-
-        return get_events(store=self, payload=payload)
-
-    def spans(self, **filters: Any) -> pd.DataFrame:
-        """One row per span: start, end, duration, parent, status (see `query.spans`)."""
-        from dspex_lab.trace.query import spans
-
-        return spans(store=self, **filters)
-
-    def state_at(self, target: Any, t: Moment) -> Any:
-        """`dx.get_state_at(target, t)` on this store."""
-        from dspex_lab.trace.timetravel import get_state_at
-
-        return get_state_at(target, t, store=self)
-
-    def state_history(self, target: Any, **window: Any) -> pd.DataFrame:
-        """`dx.get_state_history(target)` on this store."""
-        from dspex_lab.trace.timetravel import get_state_history
-
-        return get_state_history(target, store=self, **window)
-
-    def message_flow(self, a: Any, b: Any, **window: Any) -> pd.DataFrame:
-        """`dx.get_message_flow(a, b)` on this store."""
-        from dspex_lab.trace.flow import get_message_flow
-
-        return get_message_flow(a, b, store=self, **window)
-
-    def save(self, path: str | Path) -> Path:
-        """Write every retained event to a Parquet file (`dx.trace.load` reads it back)."""
-        from dspex_lab.trace.persist import save
-
-        return save(path, store=self)
 
 
 def _stored(payload: Any) -> bytes | str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.trace.query import Moment, datetimes, gather_payloads, objects, resolve_store, select, to_ns
+from dspex_lab.trace.schema import Key, StateChange
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from dspex_lab.trace.store import EventStore, Snapshot
 
-STATE_KIND = "state.change"
+STATE_KIND = StateChange.KIND
 PREFIX = "predict:"
 _MAX_LINEAGE = 64
 State = dict[str, Any]
@@ -76,16 +77,16 @@ def get_state_history(
             if (since_ns is None or ts >= since_ns) and (until_ns is None or ts <= until_ns):
                 rows.append((ts, seq, name, owner, payload))
     rows.sort(key=lambda row: (row[0], row[1], row[2]))
-    ts = np.array([row[0] for row in rows], dtype=np.int64)
-    index = pd.Index(ts, name="ts")
-    columns = {
+    stamps = np.array([row[0] for row in rows], dtype=np.int64)
+    index = pd.Index(stamps, name="ts")
+    columns: dict[str, list[Any]] = {
         "predictor": [row[2] for row in rows],
         "uid": [row[3] for row in rows],
         **{key: [row[4].get(key) for row in rows] for key in ("op", "field", "value", "origin", "path")},
     }
     return pd.DataFrame(
         {
-            "time": datetimes(ts),
+            "time": datetimes(stamps),
             **{name: objects(values, index) for name, values in columns.items()},
             "seq": np.array([row[1] for row in rows], dtype=np.int64),
         },
@@ -169,15 +170,15 @@ class _Changes:
         seqs, stamps = self._events(uid)
         upto = int((stamps <= t).sum())
         known = self._payloads(seqs[:upto].tolist())
-        start = max((i for i, change in enumerate(known) if change.get("op") == "init"), default=None)
+        start = max((i for i, change in enumerate(known) if change.get(Key.op) == "init"), default=None)
         if start is None:
             if depth >= _MAX_LINEAGE or not len(seqs):
                 return None
             first = self._payloads([int(seqs[0])])[0]
-            origin = first.get("origin") if first.get("op") == "init" else None
+            origin = first.get(Key.origin) if first.get(Key.op) == "init" else None
             return self.state(origin, t, depth + 1) if isinstance(origin, str) else None
         # Decoded payloads are cached for reuse across predictors: fold into a copy.
-        state = copy.deepcopy(known[start].get("value") or {})
+        state = copy.deepcopy(known[start].get(Key.value) or {})
         for change in known[start + 1 :]:
             _apply(state, change)
         return state
@@ -192,18 +193,18 @@ class _Changes:
         """`own(uid)` plus, for each ancestor, its changes made before its descendant's init."""
         found = []
         before: int | None = None
-        seen = set()
+        seen: set[str] = set()
         current: str | None = uid
         while current is not None and current not in seen and len(seen) < _MAX_LINEAGE:
             seen.add(current)
             changes = self.own(current)
             kept = [change for change in changes if before is None or change[1] < before]
             found.extend(kept)
-            init = next((change for change in changes if change[3].get("op") == "init"), None)
+            init = next((change for change in changes if change[3].get(Key.op) == "init"), None)
             if init is None:
                 break
             before = init[1] if before is None else min(before, init[1])
-            origin = init[3].get("origin")
+            origin = init[3].get(Key.origin)
             current = origin if isinstance(origin, str) else None
         return found
 
@@ -212,7 +213,7 @@ def _apply(state: State, change: dict[str, Any]) -> None:
     """Apply one set / append to `state` in place; other ops change nothing."""
     import copy
 
-    op, field, value = change.get("op"), change.get("field"), change.get("value")
+    op, field, value = change.get(Key.op), change.get(Key.field), change.get(Key.value)
     if op == "set" and isinstance(field, str):
         state[field] = copy.deepcopy(value)
     elif op == "append" and isinstance(field, str):

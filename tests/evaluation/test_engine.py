@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from dspex_lab.errors import Interrupted
 from dspex_lab.evaluation.cancel import CancelToken, RunInProgressError, active_runs, cancel_run
 from dspex_lab.evaluation.engine import run_each
 from dspex_lab.evaluation.executor import Job, OnOutcome
+from dspex_lab.testing.kinds import ev
 from dspex_lab.trace import events
 
 from .helpers import Recorder
@@ -163,7 +165,7 @@ def test_a_progress_consumer_sees_only_its_own_run():
 
 def test_events_emitted_by_an_item_carry_the_run_id_and_nest_under_its_span(trace_store):
     async def noisy(item: int) -> int:
-        events.emit("test.inside", "test", {"item": item})
+        events.emit(ev("test.inside", {"item": item}), "test")
         return item
 
     asyncio.run(run_each(noisy, [0, 1, 2], run_id="nested"))
@@ -218,21 +220,49 @@ def test_cancel_run_finds_a_run_by_its_id():
     assert cancel_run("by-id") is False
 
 
-def test_cancelling_the_awaiting_task_returns_the_partial_report():
-    async def main() -> Any:
+def test_cancelling_the_awaiting_task_cancels_it_and_keeps_the_partial_report():
+    async def main() -> tuple[asyncio.Task[Any], Interrupted]:
         holder: list[asyncio.Task[Any]] = []
         recorder = Recorder(when_done=4, action=lambda: holder[0].cancel())
         task = asyncio.create_task(
             run_each(lambda item: hang_from(4, item), list(range(10)), concurrency=3, progress=recorder)
         )
         holder.append(task)
-        return await task
+        with pytest.raises(asyncio.CancelledError) as raised:
+            await task
+        return task, raised.value
 
-    report = asyncio.run(main())
+    task, stop = asyncio.run(main())
 
+    assert task.cancelled()
+    assert isinstance(stop, Interrupted)
+    report = stop.partial
     assert report.status == "cancelled"
     assert report.reason.startswith("interrupted")
     assert sorted(outcome.index for outcome in report.outcomes) == [0, 1, 2, 3]
+
+
+def test_wait_for_times_a_run_out():
+    async def main() -> None:
+        await asyncio.wait_for(run_each(lambda item: hang_from(0, item), [0, 1]), timeout=0.01)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(main())
+
+
+def test_a_task_group_cancels_a_run_when_a_sibling_fails():
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("sibling failed")
+
+    async def main() -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run_each(lambda item: hang_from(0, item), [0, 1]))
+            group.create_task(fail())
+
+    with pytest.raises(ExceptionGroup) as raised:
+        asyncio.run(main())
+    assert [type(error) for error in raised.value.exceptions] == [ValueError]
 
 
 def test_a_run_id_already_in_progress_is_refused():

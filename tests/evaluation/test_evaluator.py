@@ -173,6 +173,26 @@ def test_ctrl_c_mid_run_returns_the_partial_result():
     assert recorder.events[-1].payload["status"] == "cancelled"
 
 
+def test_cancelling_the_task_awaiting_aevaluate_cancels_it_and_keeps_the_partial_result():
+    program = Gated(oracle(), hold={f"q{i}" for i in range(3, 10)})
+
+    async def main() -> tuple[asyncio.Task[Any], dx.Interrupted]:
+        holder: list[asyncio.Task[Any]] = []
+        recorder = Recorder(when_done=3, action=lambda: holder[0].cancel())
+        task = asyncio.create_task(dx.aevaluate(program, devset(10), exact_match, concurrency=2, progress=recorder))
+        holder.append(task)
+        with pytest.raises(dx.Interrupted) as raised:
+            await task
+        return task, raised.value
+
+    task, stop = asyncio.run(main())
+
+    assert task.cancelled()
+    result = stop.partial
+    assert isinstance(result, dx.EvaluationResult)
+    assert (result.status, result.finished, result.score) == ("cancelled", 3, 1.0)
+
+
 def test_a_cancelled_run_resumes_where_it_stopped(tmp_path):
     db = tmp_path / "runs.sqlite3"
     token = CancelToken()

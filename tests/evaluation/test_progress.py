@@ -11,6 +11,7 @@ import pytest
 from dspex_lab.evaluation import progress
 from dspex_lab.evaluation.engine import run_each
 from dspex_lab.evaluation.progress import ProgressState, TerminalProgress, attach, resolve
+from dspex_lab.testing.kinds import ev
 from dspex_lab.trace import events
 from dspex_lab.trace.events import Event
 
@@ -84,15 +85,15 @@ def test_a_subscription_sees_only_progress_events_of_its_run():
             seen.append(f"{event.run_id}:{event.kind}")
 
     unsubscribe = attach(Mine(), "r1")
-    events.emit("evaluate.start", "evaluate", {"total": 1})
+    events.emit(ev("evaluate.start", {"total": 1}), "evaluate")
     with events.run("r1"):
-        events.emit("lm.request", "lm:x", {})
-        events.emit("evaluate.start", "evaluate", {"total": 1})
+        events.emit(ev("lm.request", {}), "lm:x")
+        events.emit(ev("evaluate.start", {"total": 1}), "evaluate")
     with events.run("r2"):
-        events.emit("evaluate.start", "evaluate", {"total": 1})
+        events.emit(ev("evaluate.start", {"total": 1}), "evaluate")
     unsubscribe()
     with events.run("r1"):
-        events.emit("evaluate.end", "evaluate", {})
+        events.emit(ev("evaluate.end", {}), "evaluate")
 
     assert seen == ["r1:evaluate.start"]
 

@@ -44,8 +44,8 @@ def test_a_bootstrapped_demo_leads_to_its_teacher_run_and_its_lm_call(qa, oracle
         demo = demos[source.position]
         assert demo["question"] == f"q{source.train_index}"
         if source.origin == "bootstrapped":
-            assert source.attempt["passed"]
-            assert source.attempt["inputs"] == {"question": demo["question"]}
+            assert source.attempt.passed
+            assert source.attempt.inputs == {"question": demo["question"]}
             [call] = source.calls
             assert f"[[ ## question ## ]]\n{demo['question']}" in call.messages[-1]["content"]
             assert demo["answer"] in call.reply
@@ -120,7 +120,7 @@ def test_a_random_search_demo_leads_to_the_teacher_run_of_its_own_candidate(qa, 
         demos = inspector.demos_at()["generate"]
         for source in inspector.sources().get("generate", []):
             if source.origin == "bootstrapped":
-                assert source.attempt["inputs"]["question"] == demos[source.position]["question"]
+                assert source.attempt.inputs["question"] == demos[source.position]["question"]
                 checked += 1
 
     assert checked >= 4

@@ -32,7 +32,7 @@ def test_a_failed_example_keeps_both_replies_and_the_parse_errors(trace_store, o
     assert [call.reply for call in detail.calls] == ["I would rather not say."] * 2  # chat, then the JSON fallback
     assert all(call.status == "ok" for call in detail.calls)
     assert len(detail.parse_errors) == 2
-    assert all(error["raw"] == "I would rather not say." for error in detail.parse_errors)
+    assert all(error.raw == "I would rather not say." for error in detail.parse_errors)
     assert detail.program_error.startswith("AdapterParseError")
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dspex_lab.lab.feed import follow, matches, recorded
+from dspex_lab.testing.kinds import ev, opens
 from dspex_lab.trace import events
 
 
 def emit_run(run_id, count):
-    with events.run(run_id), events.span("optimize", "Opt", {"trainset": count}):
+    with events.run(run_id), events.span(opens("optimize", {"trainset": count}), "Opt"):
         for index in range(count):
-            events.emit("optimize.attempt", "Opt", {"index": index})
+            events.emit(ev("optimize.attempt", {"index": index}), "Opt")
 
 
 def test_recorded_events_equal_what_a_live_listener_received(trace_store):

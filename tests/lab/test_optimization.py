@@ -63,9 +63,9 @@ def test_a_random_search_charts_every_candidate_and_marks_the_best(oracle, devse
     panel.draw()
 
     state = panel.state
-    assert [c["kind"] for c in state.candidates] == ["zero-shot", "labeled", "bootstrap", "random bootstrap"]
-    assert [c["score"] for c in state.candidates] == [c.score for c in optimizer.candidates]
-    assert state.best["index"] == optimizer.best.index
+    assert [c.candidate for c in state.candidates] == ["zero-shot", "labeled", "bootstrap", "random bootstrap"]
+    assert [c.score for c in state.candidates] == [c.score for c in optimizer.candidates]
+    assert state.best.index == optimizer.best.index
     bars = panel.parts.chart.outputs[0]["data"]["application/vnd.plotly.v1+json"]["data"][0]
     assert bars["type"] == "bar"
     assert len(bars["x"]) == 4

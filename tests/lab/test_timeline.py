@@ -7,6 +7,7 @@ import pytest
 import dspex_lab as dx
 from dspex_lab.lab import timeline
 from dspex_lab.lab.timeline import TimelineExplorer, span_kind
+from dspex_lab.testing.kinds import opens
 from dspex_lab.trace import events
 
 
@@ -132,7 +133,7 @@ def test_the_explorer_opens_saved_traces_and_query_frames(evaluated, tmp_path):
 
 
 def test_a_span_still_open_is_drawn_at_its_start_and_listed_as_open(trace_store):
-    with events.span("program", "qa"):
+    with events.span(opens("program"), "qa"):
         explorer = TimelineExplorer()
     explorer.draw()
 
@@ -142,7 +143,7 @@ def test_a_span_still_open_is_drawn_at_its_start_and_listed_as_open(trace_store)
 
 def test_many_spans_are_drawn_with_webgl_and_too_many_are_counted_per_time_bin(trace_store, monkeypatch):
     for index in range(timeline.SVG_LIMIT + 1):
-        with events.span("step", f"worker-{index % 3}"):
+        with events.span(opens("step"), f"worker-{index % 3}"):
             pass
     explorer = TimelineExplorer()
 

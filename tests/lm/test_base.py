@@ -462,3 +462,25 @@ def test_a_cancelled_call_ends_its_span_as_cancelled_and_leaves_the_breaker_clos
     asyncio.run(cancel_while_waiting())
     assert lm_events(trace_store)[-1]["payload"]["status"] == "cancelled"
     assert lm.circuit_breaker.state == "closed"
+
+
+def test_a_client_for_a_new_provider_implements_agenerate_and_gets_the_pipeline(trace_store):
+    class Shout(dx.BaseLM):
+        provider = "shout"
+        calls = 0
+
+        async def agenerate(self, messages, params):
+            Shout.calls += 1
+            if Shout.calls == 1:
+                raise dx.LMError("busy", provider="shout", status=503, retryable=True, retry_after=0)
+            text = messages[-1]["content"].upper()
+            return dx.LMResponse(text, dx.Usage(len(text.split()), 1, calls=1), self.model)
+
+    lm = Shout("shout/v1", num_retries=2)
+    first, second = lm("hello"), lm("hello")
+
+    assert (first.text, first.cache_hit, second.cache_hit) == ("HELLO", False, True)
+    assert Shout.calls == 2  # one retry, then the cache
+    assert lm.usage.calls == 2
+    kinds = [record["kind"] for record in trace_store.records()]
+    assert kinds == ["lm.request", "lm.retry", "lm.response", "lm.request", "lm.response"]

@@ -12,6 +12,7 @@ import pytest
 import dspex_lab as dx
 from dspex_lab.errors import LMError
 from dspex_lab.lm.secret import Secret, redact_text, resolve_key
+from dspex_lab.trace.persist import save as save_trace
 
 FAKE_KEY = "sk-FAKE-never-leak-5f3e9a7c1b2d"
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -32,7 +33,7 @@ def test_a_fake_key_is_found_in_no_file_repr_event_or_error(provider, server, tm
         teacher("a teacher call")
         dx.inspect_history(10)
         pickled = pickle.dumps(lm)
-        trace_store.save(tmp_path / "trace.parquet")
+        save_trace(tmp_path / "trace.parquet", store=trace_store)
     assert hit.cache_hit
     assert server.requests()[0]["headers"][HEADER[provider]].endswith(FAKE_KEY)
 

@@ -60,6 +60,43 @@ def test_components_are_named_by_their_path_in_the_root_program(trace_store):
     assert starts == ["qa", "qa.draft", "qa.refine", "qa.refine.predict"]
 
 
+class Steps(dx.Module):
+    name = "p"
+
+    def __init__(self):
+        self.steps = [dx.Predict("question -> answer")]
+
+    def forward(self, question):
+        return [step(question=question) for step in self.steps][-1]
+
+
+def program_starts(trace_store):
+    return [e["component"] for e in trace_store.records() if e["kind"] == "program.start"]
+
+
+def test_a_predictor_added_to_a_list_after_a_call_is_named_by_its_place(trace_store):
+    program, existing = Steps(), dx.Predict("question -> answer")
+    with dx.context(lm=dx.ScriptedLM(lambda messages: {"answer": "4"})):
+        program(question="2+2?")
+        program.steps.append(existing)
+        program(question="2+2?")
+
+    assert program_starts(trace_store) == ["p", "p.steps[0]", "p", "p.steps[0]", "p.steps[1]"]
+
+
+def test_names_follow_predictors_that_move_in_their_list(trace_store):
+    program, existing = Steps(), dx.Predict("question -> answer")
+    first = program.steps[0]
+    with dx.context(lm=dx.ScriptedLM(lambda messages: {"answer": "4"})):
+        program(question="2+2?")
+        program.steps.insert(0, existing)
+        trace_store.clear()
+        program(question="2+2?")
+
+    assert program_starts(trace_store) == ["p", "p.steps[0]", "p.steps[1]"]
+    assert program.steps[1] is first
+
+
 def test_deepcopy_copies_demos_and_modules_but_shares_the_lm():
     lm = dx.ScriptedLM([])
     program = TwoStep()

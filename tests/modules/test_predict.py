@@ -115,8 +115,8 @@ def test_a_call_is_traced_as_a_span_with_adapter_and_lm_steps(trace_store):
 
 def test_a_truncated_reply_says_to_raise_max_tokens():
     class Truncating(dx.ScriptedLM):
-        async def _agenerate(self, messages, params):
-            response = await super()._agenerate(messages, params)
+        async def agenerate(self, messages, params):
+            response = await super().agenerate(messages, params)
             response.finish_reason = "length"
             return response
 

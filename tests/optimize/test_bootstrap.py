@@ -84,9 +84,9 @@ def test_the_first_passing_examples_in_trainset_order_win_however_concurrent_run
         await asyncio.sleep(delays[question_of(messages)])
 
     class Slow(dx.ScriptedLM):
-        async def _agenerate(self, messages, params):
+        async def agenerate(self, messages, params):
             await slow_first(messages)
-            return await super()._agenerate(messages, params)
+            return await super().agenerate(messages, params)
 
     lm = Slow(lambda messages: {"answer": true_sum(question_of(messages))})
     optimizer = bootstrap(max_bootstrapped_demos=2, max_labeled_demos=2, concurrency=6)
@@ -468,7 +468,7 @@ def test_every_attempt_and_installed_demo_is_recorded_so_the_compile_can_be_repl
     assert dx.get_state_at(program, int(start), store=trace_store)["self"]["demos"] == []
 
 
-def test_the_teacher_runs_report_progress_like_an_evaluation():
+def test_the_teacher_runs_report_progress_with_their_own_kinds():
     seen: list[str] = []
 
     class Recorder:
@@ -480,9 +480,10 @@ def test_the_teacher_runs_report_progress_like_an_evaluation():
     with dx.context(lm=adder()):
         optimizer.compile(qa(), trainset=sums(6))
 
-    assert seen[0] == "evaluate.start"
-    assert seen[-1] == "evaluate.end"
-    assert seen.count("evaluate.example") >= 2
+    assert seen[0] == "teacher.start"
+    assert seen[-1] == "teacher.end"
+    assert seen.count("teacher.example") >= 2
+    assert not [kind for kind in seen if kind.startswith("evaluate.")]
 
 
 def test_an_interrupted_compile_keeps_what_it_found():

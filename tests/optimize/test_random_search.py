@@ -112,7 +112,7 @@ def test_each_candidate_is_recorded_with_its_score_and_its_evaluation_run(trace_
 
     run = optimizer.report.run_id
     recorded = dx.get_events(kind="optimize.candidate", run_id=run, store=trace_store)["payload"].tolist()
-    assert [(c["index"], c["kind"], c["seed"], c["score"]) for c in recorded] == [
+    assert [(c["index"], c["candidate"], c["seed"], c["score"]) for c in recorded] == [
         (c.index, c.kind, c.seed, c.score) for c in optimizer.candidates
     ]
     assert [c["best"] for c in recorded] == [True, True, False, False]

@@ -11,13 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from dspex_lab.loop import run_sync
+from dspex_lab.testing.kinds import ev, opens
 from dspex_lab.trace import events
 from dspex_lab.trace.store import EventStore
 
 
 def test_an_event_carries_the_schema_fields(trace_store):
     with events.run("r1"):
-        events.emit("evaluate.example", "qa", {"index": 3, "score": 0.5}, correlation_id="c9")
+        events.emit(ev("evaluate.example", {"index": 3, "score": 0.5}), "qa", correlation_id="c9")
 
     [event] = trace_store.records()
     assert set(event) == set(events.FIELDS)
@@ -33,7 +34,7 @@ def test_an_event_carries_the_schema_fields(trace_store):
 
 
 def test_a_span_emits_start_and_end_with_status_and_duration(trace_store):
-    with events.span("program", "qa", {"inputs": {"q": "x"}}) as span:
+    with events.span(opens("program", {"inputs": {"q": "x"}}), "qa") as span:
         span.set(outputs={"a": "y"})
 
     start, end = trace_store.records()
@@ -46,7 +47,7 @@ def test_a_span_emits_start_and_end_with_status_and_duration(trace_store):
 
 
 def test_a_span_with_an_explicit_end_kind_shares_its_correlation_id(trace_store):
-    with events.span("lm.request", "lm:x/y", {"messages": []}, end="lm.response", correlation_id="x#1"):
+    with events.span(opens("lm.request", {"messages": []}, end="lm.response"), "lm:x/y", correlation_id="x#1"):
         pass
 
     kinds = [(e["kind"], e["correlation_id"]) for e in trace_store.records()]
@@ -54,7 +55,7 @@ def test_a_span_with_an_explicit_end_kind_shares_its_correlation_id(trace_store)
 
 
 def test_a_failing_span_records_the_error_and_still_raises(trace_store):
-    with pytest.raises(ValueError, match="boom"), events.span("program", "qa"):
+    with pytest.raises(ValueError, match="boom"), events.span(opens("program"), "qa"):
         raise ValueError("boom")
 
     end = trace_store.records()[-1]["payload"]
@@ -67,7 +68,7 @@ def test_a_cancelled_task_ends_its_span_as_cancelled(trace_store):
         entered = asyncio.Event()
 
         async def work():
-            with events.span("program", "qa"):
+            with events.span(opens("program"), "qa"):
                 entered.set()
                 await asyncio.Event().wait()
 
@@ -82,11 +83,11 @@ def test_a_cancelled_task_ends_its_span_as_cancelled(trace_store):
 
 
 def test_events_inside_a_span_get_it_as_parent_and_nesting_unwinds(trace_store):
-    with events.span("program", "qa") as outer:
-        with events.span("program", "qa.generate") as inner:
-            events.emit("adapter.format", "qa.generate")
-        events.emit("note", "qa")
-    events.emit("after", "qa")
+    with events.span(opens("program"), "qa") as outer:
+        with events.span(opens("program"), "qa.generate") as inner:
+            events.emit(ev("adapter.format"), "qa.generate")
+        events.emit(ev("note"), "qa")
+    events.emit(ev("after"), "qa")
 
     parents = {(e["kind"], e["component"]): e["parent_id"] for e in trace_store.records()}
     assert parents[("program.start", "qa")] is None
@@ -100,13 +101,13 @@ def test_events_inside_a_span_get_it_as_parent_and_nesting_unwinds(trace_store):
 def test_context_follows_asyncio_tasks_and_to_thread(trace_store):
     async def child(label):
         await asyncio.sleep(0)
-        events.emit("child", label)
+        events.emit(ev("child"), label)
 
     def blocking():
-        events.emit("blocking", "worker")
+        events.emit(ev("blocking"), "worker")
 
     async def main():
-        with events.run("r-async"), events.span("program", "root") as root:
+        with events.run("r-async"), events.span(opens("program"), "root") as root:
             await asyncio.gather(child("a"), child("b"))
             await asyncio.to_thread(blocking)
         return root.span_id
@@ -124,9 +125,9 @@ def test_context_follows_asyncio_tasks_and_to_thread(trace_store):
 
 def test_context_follows_the_synchronous_bridge(trace_store):
     async def inside():
-        events.emit("inside", "bridge")
+        events.emit(ev("inside"), "bridge")
 
-    with events.run("r-sync"), events.span("program", "root") as root:
+    with events.run("r-sync"), events.span(opens("program"), "root") as root:
         run_sync(inside())
 
     [event] = [e for e in trace_store.records() if e["kind"] == "inside"]
@@ -136,10 +137,10 @@ def test_context_follows_the_synchronous_bridge(trace_store):
 def test_bind_carries_the_context_into_a_thread_pool(trace_store, monkeypatch):
     default = EventStore()
     monkeypatch.setattr(events, "_default_sink", events.Sink(default))
-    with events.run("r-pool"), events.span("program", "root") as root, ThreadPoolExecutor(2) as pool:
-        bound = events.bind(lambda n: events.emit("pooled", f"w{n}"))
+    with events.run("r-pool"), events.span(opens("program"), "root") as root, ThreadPoolExecutor(2) as pool:
+        bound = events.bind(lambda n: events.emit(ev("pooled"), f"w{n}"))
         list(pool.map(bound, range(4)))
-        pool.submit(events.emit, "unbound", "w").result()
+        pool.submit(events.emit, ev("unbound"), "w").result()
 
     pooled = [e for e in trace_store.records() if e["kind"] == "pooled"]
     assert len(pooled) == 4
@@ -152,11 +153,11 @@ def test_bind_carries_the_context_into_a_thread_pool(trace_store, monkeypatch):
 def test_use_store_none_turns_tracing_off_for_the_block(trace_store):
     with events.use_store(None):
         assert not events.tracing_active()
-        events.emit("hidden", "qa")
-        with events.span("program", "qa") as span:
+        events.emit(ev("hidden"), "qa")
+        with events.span(opens("program"), "qa") as span:
             pass
         assert span.span_id is None
-    events.emit("shown", "qa")
+    events.emit(ev("shown"), "qa")
 
     assert [e["kind"] for e in trace_store.records()] == ["shown"]
 
@@ -164,9 +165,9 @@ def test_use_store_none_turns_tracing_off_for_the_block(trace_store):
 def test_listeners_get_each_event_and_can_unsubscribe(trace_store):
     seen = []
     unsubscribe = events.subscribe(seen.append)
-    events.emit("one", "qa", {"n": 1})
+    events.emit(ev("one", {"n": 1}), "qa")
     unsubscribe()
-    events.emit("two", "qa")
+    events.emit(ev("two"), "qa")
 
     assert [(e.kind, e.payload) for e in seen] == [("one", {"n": 1})]
 
@@ -179,8 +180,8 @@ def test_a_failing_listener_is_removed_and_the_emitter_is_unharmed(trace_store, 
         raise RuntimeError("display went away")
 
     events.subscribe(broken)
-    events.emit("one", "qa")
-    events.emit("two", "qa")
+    events.emit(ev("one"), "qa")
+    events.emit(ev("two"), "qa")
 
     assert calls == ["one"]
     assert [e["kind"] for e in trace_store.records()] == ["one", "two"]
@@ -192,13 +193,13 @@ def test_listeners_without_a_store_still_receive_events():
     with events.use_store(None):
         events.subscribe(seen.append)
         assert events.tracing_active()
-        events.emit("live", "qa", {"x": 1})
+        events.emit(ev("live", {"x": 1}), "qa")
     assert [(e.kind, e.payload) for e in seen] == [("live", {"x": 1})]
 
 
 def test_the_payload_is_frozen_when_emitted(trace_store):
     demos = [{"q": "a"}]
-    events.emit("state.change", "predict:x", {"value": demos})
+    events.emit(ev("state.change", {"value": demos}), "predict:x")
     demos.append({"q": "b"})
 
     assert trace_store.records()[0]["payload"] == {"value": [{"q": "a"}]}
@@ -230,9 +231,9 @@ def test_run_without_an_id_makes_one():
 
 def test_tracing_is_on_by_default_with_a_bounded_store():
     code = (
-        "from dspex_lab.trace import events\n"
+        "from dspex_lab.trace import events, schema\n"
         "store = events.get_store()\n"
-        "events.emit('x', 'y')\n"
+        "events.emit(schema.LMCircuit(state='open', failures=1), 'y')\n"
         "print(type(store).__name__, store.max_events, len(store))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -242,13 +243,13 @@ def test_tracing_is_on_by_default_with_a_bounded_store():
 def test_emitting_imports_neither_pandas_nor_numpy():
     code = (
         "import sys\n"
-        "from dspex_lab.trace import events\n"
+        "from dspex_lab.trace import events, schema\n"
         "from dspex_lab.trace.store import EventStore\n"
         "store = EventStore(chunk_events=10)\n"
         "with events.use_store(store):\n"
         "    for i in range(25):\n"
-        "        with events.span('program', 'qa', {'i': i}):\n"
-        "            events.emit('note', 'qa', {'messages': [{'role': 'user', 'content': 'hi'}]})\n"
+        "        with events.span(schema.ProgramStart(module='QA', inputs={'i': i}), 'qa'):\n"
+        "            events.emit(schema.AdapterFormat(adapter='A', messages=[{'role': 'user'}]), 'qa')\n"
         "print(len(store), sorted(m for m in ('pandas', 'numpy', 'pyarrow') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

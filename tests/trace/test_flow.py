@@ -8,21 +8,21 @@ import pytest
 
 import dspex_lab as dx
 from dspex_lab.testing import ProviderServer
+from dspex_lab.testing.kinds import opens
 from dspex_lab.trace import events
 from dspex_lab.trace.flow import get_message_flow
+from dspex_lab.trace.schema import Event
 from dspex_lab.trace.store import EventStore
 
 
 async def call(program, lm, question, *, go, reply, answer):
     """A program span calling an LM span; the LM replies when `reply` is set."""
     with (
-        events.span("program", program),
-        events.span("program", f"{program}.generate"),
+        events.span(opens("program"), program),
+        events.span(opens("program"), f"{program}.generate"),
         events.span(
-            "lm.request",
+            opens("lm.request", {"messages": [{"role": "user", "content": question}]}, end="lm.response"),
             lm,
-            {"messages": [{"role": "user", "content": question}]},
-            end="lm.response",
             correlation_id=f"{lm}#{question}",
         ) as span,
     ):
@@ -82,10 +82,10 @@ def test_either_side_may_be_named_first(trace_store):
 
 def test_a_request_without_a_reply_shows_as_unanswered():
     store = EventStore()
-    store.append(10, "program.start", None, 1, None, "qa", "t", None, None)
-    store.append(20, "lm.request", None, 2, 1, "lm:x/y", "t", "c1", {"messages": ["m1"]})
-    store.append(30, "lm.request", None, 3, 1, "lm:x/y", "t", "c2", {"messages": ["m2"]})
-    store.append(45, "lm.response", None, 3, 1, "lm:x/y", "t", "c2", {"text": "r2", "status": "ok"})
+    store.append(Event(10, "program.start", None, 1, None, "qa", "t", None, None))
+    store.append(Event(20, "lm.request", None, 2, 1, "lm:x/y", "t", "c1", {"messages": ["m1"]}))
+    store.append(Event(30, "lm.request", None, 3, 1, "lm:x/y", "t", "c2", {"messages": ["m2"]}))
+    store.append(Event(45, "lm.response", None, 3, 1, "lm:x/y", "t", "c2", {"text": "r2", "status": "ok"}))
     flow = get_message_flow("qa", "lm:x/y", store=store, content=True)
 
     assert flow.index.tolist() == [20, 30]
@@ -100,11 +100,11 @@ def test_a_request_without_a_reply_shows_as_unanswered():
 
 def test_the_window_bounds_request_times_but_replies_after_it_still_pair():
     store = EventStore(chunk_events=2)
-    store.append(10, "program.start", None, 1, None, "qa", "t", None, None)
+    store.append(Event(10, "program.start", None, 1, None, "qa", "t", None, None))
     exchanges = [(20, 30), (40, 55), (60, 70)]
     for i, (sent, answered) in enumerate(exchanges):
-        store.append(sent, "lm.request", None, 10 + i, 1, "lm:x/y", "t", f"c{i}", {"messages": [i]})
-        store.append(answered, "lm.response", None, 10 + i, 1, "lm:x/y", "t", f"c{i}", {"text": f"r{i}"})
+        store.append(Event(sent, "lm.request", None, 10 + i, 1, "lm:x/y", "t", f"c{i}", {"messages": [i]}))
+        store.append(Event(answered, "lm.response", None, 10 + i, 1, "lm:x/y", "t", f"c{i}", {"text": f"r{i}"}))
     flow = get_message_flow("qa", "lm:x/y", since=30, until=50, store=store)
 
     assert flow.index.tolist() == [40]
@@ -114,10 +114,10 @@ def test_the_window_bounds_request_times_but_replies_after_it_still_pair():
 
 def test_a_program_name_covers_the_modules_inside_it_and_nothing_else():
     store = EventStore()
-    store.append(10, "program.start", None, 1, None, "qa.inner.generate", "t", None, None)
-    store.append(11, "program.start", None, 2, None, "qa_other", "t", None, None)
-    store.append(20, "lm.request", None, 3, 1, "lm:x/y", "t", "c1", None)
-    store.append(21, "lm.request", None, 4, 2, "lm:x/y", "t", "c2", None)
+    store.append(Event(10, "program.start", None, 1, None, "qa.inner.generate", "t", None, None))
+    store.append(Event(11, "program.start", None, 2, None, "qa_other", "t", None, None))
+    store.append(Event(20, "lm.request", None, 3, 1, "lm:x/y", "t", "c1", None))
+    store.append(Event(21, "lm.request", None, 4, 2, "lm:x/y", "t", "c2", None))
     assert get_message_flow("qa", "lm:x/y", store=store)["correlation_id"].tolist() == ["c1"]
     assert get_message_flow("qa.inner", "lm:x/y", store=store)["correlation_id"].tolist() == ["c1"]
     assert get_message_flow("qa_other", "lm:x/y", store=store)["correlation_id"].tolist() == ["c2"]
@@ -125,16 +125,18 @@ def test_a_program_name_covers_the_modules_inside_it_and_nothing_else():
 
 def test_spans_the_client_opens_around_its_call_are_looked_past():
     store = EventStore()
-    store.append(10, "program.start", None, 1, None, "qa", "t", None, None)
-    store.append(11, "lm.attempt.start", None, 2, 1, "lm:x/y", "t", None, None)
-    store.append(12, "lm.request", None, 3, 2, "lm:x/y", "t", "c1", None)
+    store.append(Event(10, "program.start", None, 1, None, "qa", "t", None, None))
+    store.append(Event(11, "lm.attempt.start", None, 2, 1, "lm:x/y", "t", None, None))
+    store.append(Event(12, "lm.request", None, 3, 2, "lm:x/y", "t", "c1", None))
     assert get_message_flow("qa", "lm:x/y", store=store)["correlation_id"].tolist() == ["c1"]
 
 
 @pytest.mark.parametrize("spans", [True, False])
 def test_no_messages_is_an_empty_frame_with_the_columns(spans):
     store = EventStore()
-    store.append(10, "program.start" if spans else "note", None, 1 if spans else None, None, "qa", "t", None, None)
+    store.append(
+        Event(10, "program.start" if spans else "note", None, 1 if spans else None, None, "qa", "t", None, None)
+    )
     flow = get_message_flow("qa", "lm:x/y", store=store)
     assert len(flow) == 0
     assert {"caller", "callee", "answered", "latency_ms", "text"} <= set(flow.columns)

@@ -10,6 +10,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from dspex_lab.testing.kinds import ev, opens
 from dspex_lab.trace import events
 from dspex_lab.trace.otlp import export_otlp
 from dspex_lab.trace.store import EventStore
@@ -45,23 +46,30 @@ def store():
     made = EventStore()
     with events.use_store(made):
         with events.run("run-1"):
-            events.emit("evaluate.start", "evaluator", {"total": 1})
-            with events.span("program", "qa", {"module": "QA", "inputs": {"question": "2+2?"}}) as root:
-                with events.span("program", "qa.generate", {"inputs": {"question": "2+2?"}}) as inner:
-                    events.emit("adapter.format", "qa.generate", {"adapter": "ChatAdapter", "messages": []})
+            events.emit(ev("evaluate.start", {"total": 1}), "evaluator")
+            with events.span(opens("program", {"module": "QA", "inputs": {"question": "2+2?"}}), "qa") as root:
+                with events.span(opens("program", {"inputs": {"question": "2+2?"}}), "qa.generate") as inner:
+                    events.emit(ev("adapter.format", {"adapter": "ChatAdapter", "messages": []}), "qa.generate")
                     with events.span(
-                        "lm.request",
+                        opens(
+                            "lm.request",
+                            {
+                                "messages": [
+                                    {"role": "system", "content": "Be brief."},
+                                    {"role": "user", "content": "2+2?"},
+                                ],
+                                "params": {"temperature": 0.0},
+                            },
+                            end="lm.response",
+                        ),
                         "lm:openai/gpt-4o-mini",
-                        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}],
-                         "params": {"temperature": 0.0}},
-                        end="lm.response",
                         correlation_id="gpt#1",
-                    ) as call:  # fmt: skip
+                    ) as call:
                         call.set(text="4", prompt_tokens=12, completion_tokens=1, cache_hit=False, cost=0.5)
                     inner.set(outputs={"answer": "4"})
-                with pytest.raises(RuntimeError), events.span("program", "qa.check"):
+                with pytest.raises(RuntimeError), events.span(opens("program"), "qa.check"):
                     raise RuntimeError("checker broke")
-        with events.span("program", "solo"):
+        with events.span(opens("program"), "solo"):
             pass
     made.ids = {"root": root.span_id, "inner": inner.span_id, "call": call.span_id}
     return made

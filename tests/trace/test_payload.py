@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from dspex_lab.testing.kinds import ev
 from dspex_lab.trace import events, payload
 from dspex_lab.trace.payload import MAX_PAYLOAD, MAX_TEXT, REDACTED, freeze, register_secret, thaw
 
@@ -74,7 +75,7 @@ def test_secrets_never_reach_the_store_or_a_listener(trace_store):
     register_secret(SECRET)
     seen = []
     events.subscribe(seen.append)
-    events.emit("lm.response", "lm:x/y", {"error": f"bad key {SECRET}", "params": {"api_key": SECRET}})
+    events.emit(ev("lm.response", {"error": f"bad key {SECRET}", "params": {"api_key": SECRET}}), "lm:x/y")
 
     assert SECRET not in repr(trace_store.records())
     assert SECRET not in repr(seen)
@@ -83,16 +84,16 @@ def test_secrets_never_reach_the_store_or_a_listener(trace_store):
 
 def test_keys_in_the_environment_are_registered_at_import():
     code = (
-        "from dspex_lab.trace import events\n"
+        "from dspex_lab.trace import events, schema\n"
         "from dspex_lab.trace.store import EventStore\n"
         "store = EventStore()\n"
         "with events.use_store(store):\n"
-        "    events.emit('x', 'y', {'note': 'called with sk-env-secret-value-42'})\n"
-        "print(store.records()[0]['payload']['note'])\n"
+        "    events.emit(schema.LMRetry(attempt=1, delay_s=0, status=None, error='with sk-env-secret-value-42'), 'y')\n"
+        "print(store.records()[0]['payload']['error'])\n"
     )
     env = {**os.environ, "MY_SERVICE_API_KEY": "sk-env-secret-value-42"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == f"called with {REDACTED}"
+    assert out.strip() == f"with {REDACTED}"
 
 
 def test_long_strings_are_cut_and_marked():

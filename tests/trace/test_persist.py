@@ -10,8 +10,12 @@ import textwrap
 
 import pytest
 
+from dspex_lab.testing.kinds import ev, opens
 from dspex_lab.trace import events, payload
+from dspex_lab.trace.flow import get_message_flow
 from dspex_lab.trace.persist import SQLiteSink, load, save
+from dspex_lab.trace.query import get_events
+from dspex_lab.trace.query import spans as get_spans
 from dspex_lab.trace.store import EventStore
 
 SECRET = "sk-persist-secret-987654321"
@@ -21,14 +25,17 @@ def record_some(store):
     """A small trace: a run with a program span, an LM exchange, a failure and a unicode payload."""
     with events.use_store(store):
         with events.run("r1"):
-            with events.span("program", "qa", {"inputs": {"question": "¿qué?"}}):
-                with events.span("lm.request", "lm:x/y", {"messages": [{"role": "user", "content": "hi"}]},
-                                 end="lm.response", correlation_id="x#1") as call:  # fmt: skip
+            with events.span(opens("program", {"inputs": {"question": "¿qué?"}}), "qa"):
+                with events.span(
+                    opens("lm.request", {"messages": [{"role": "user", "content": "hi"}]}, end="lm.response"),
+                    "lm:x/y",
+                    correlation_id="x#1",
+                ) as call:
                     call.set(text="hello", prompt_tokens=3)
-                events.emit("adapter.parse", "qa", {"fields": {"answer": "hello"}})
-            with pytest.raises(ValueError, match="bad"), events.span("program", "qa"):
+                events.emit(ev("adapter.parse", {"fields": {"answer": "hello"}}), "qa")
+            with pytest.raises(ValueError, match="bad"), events.span(opens("program"), "qa"):
                 raise ValueError("bad")
-        events.emit("outside", "nobody", None)
+        events.emit(ev("outside", None), "nobody")
 
 
 def comparable(store):
@@ -43,8 +50,8 @@ def test_a_saved_trace_loads_back_event_for_event(tmp_path):
 
     assert comparable(loaded) == comparable(store)
     assert loaded.uid == store.uid
-    assert loaded.message_flow("qa", "lm:x/y")["text"].tolist() == ["hello"]
-    assert loaded.spans()["status"].tolist() == ["ok", "ok", "error"]
+    assert get_message_flow("qa", "lm:x/y", store=loaded)["text"].tolist() == ["hello"]
+    assert get_spans(store=loaded)["status"].tolist() == ["ok", "ok", "error"]
 
 
 def test_loading_keeps_new_span_ids_clear_of_the_loaded_ones(tmp_path):
@@ -63,7 +70,7 @@ def test_a_trace_can_be_loaded_into_a_bounded_store(tmp_path):
 
 
 def test_the_current_store_is_saved_by_default(tmp_path, trace_store):
-    events.emit("x", "y", {"n": 1})
+    events.emit(ev("x", {"n": 1}), "y")
     assert [r["kind"] for r in load(save(tmp_path / "t.parquet")).records()] == ["x"]
 
 
@@ -89,7 +96,7 @@ def test_parquet_pages_carry_checksums_and_a_flipped_byte_is_reported(tmp_path):
     store = EventStore()
     with events.use_store(store):
         for number in range(200):
-            events.emit("step", "qa", {"text": f"payload number {number} " * 4})
+            events.emit(ev("step", {"text": f"payload number {number} " * 4}), "qa")
     path = save(tmp_path / "trace.parquet", store=store)
     original = path.read_bytes()
     expected = pq.read_table(path)
@@ -149,12 +156,12 @@ def test_the_sqlite_sink_writes_past_and_new_events(tmp_path):
     events_before = 3
     with events.use_store(store):
         for i in range(events_before):
-            events.emit("before", "c", {"i": i})
+            events.emit(ev("before", {"i": i}), "c")
         with SQLiteSink(tmp_path / "trace.db", store, flush_interval=60) as sink:
             record_some(store)
             assert sink.flush() == len(store)
             assert sink.flush() == 0
-            events.emit("late", "c")
+            events.emit(ev("late"), "c")
     assert sink.flushed == len(store)
     assert comparable(load(tmp_path / "trace.db")) == comparable(store)
 
@@ -164,7 +171,7 @@ def test_the_sink_counts_events_a_bounded_store_dropped_before_it_could_write_th
     sink = SQLiteSink(tmp_path / "trace.db", store, flush_interval=60)
     with events.use_store(store):
         for i in range(10):
-            events.emit("e", "c", {"i": i})
+            events.emit(ev("e", {"i": i}), "c")
     sink.close()
     assert (sink.lost, sink.flushed) == (6, 4)
     assert [r["payload"]["i"] for r in load(tmp_path / "trace.db").records()] == [6, 7, 8, 9]
@@ -179,18 +186,18 @@ CHILD = textwrap.dedent(
     """
     import sys
     from dspex_lab import trace
-    from dspex_lab.trace import events
+    from dspex_lab.trace import events, schema
 
     store = trace.enable(max_events=None)
     sink = trace.SQLiteSink(sys.argv[1], flush_interval=0.05)
     with events.run(sys.argv[2]):
         for i in range(200):
-            with events.span("program", "child", {"i": i}):
+            with events.span(schema.ProgramStart(module="Child", inputs={"i": i}), "child"):
                 pass
         assert sink.wait_flushed(400, timeout=60), "the background flush did not happen"
         print("flushed", sink.flushed, flush=True)
         for i in range(200, 300):
-            with events.span("program", "child", {"i": i}):
+            with events.span(schema.ProgramStart(module="Child", inputs={"i": i}), "child"):
                 pass
     print("waiting", flush=True)
     sys.stdin.read()
@@ -221,10 +228,10 @@ def test_a_process_killed_while_tracing_leaves_its_flushed_events_loadable(tmp_p
     assert child.returncode == -signal.SIGKILL
 
     loaded = load(path)
-    spans = loaded.spans()
+    spans = get_spans(store=loaded)
     assert len(loaded) >= int(first[1]) >= 400
-    assert set(loaded.events(payload=False)["run_id"]) == {"killed"}
-    started = [row["i"] for row in loaded.events(kind="program.start")["payload"]]
+    assert set(get_events(payload=False, store=loaded)["run_id"]) == {"killed"}
+    started = [row["inputs"]["i"] for row in get_events(kind="program.start", store=loaded)["payload"]]
     assert started == list(range(len(started))), "a prefix of the events, in order, with nothing torn"
     assert (spans["status"].iloc[:200] == "ok").all()
 
@@ -238,7 +245,7 @@ def test_two_processes_writing_one_file_load_without_mixing_their_ids(tmp_path):
         assert child.returncode == 0
 
     loaded = load(path)
-    spans = loaded.spans()
+    spans = get_spans(store=loaded)
     assert len(spans) == 600
     assert spans.index.is_unique
     assert (spans["status"] == "ok").all()
@@ -252,10 +259,56 @@ def test_secrets_never_reach_trace_files(tmp_path, monkeypatch):
     store = EventStore()
     with events.use_store(store):
         sink = SQLiteSink(tmp_path / "trace.db", store, flush_interval=60)
-        events.emit("lm.response", "lm:x/y", {"error": f"401 for key {SECRET}", "params": {"api_key": "other"}})
+        events.emit(ev("lm.response", {"error": f"401 for key {SECRET}", "params": {"api_key": "other"}}), "lm:x/y")
         sink.close()
     save(tmp_path / "trace.parquet", store=store)
     for name in ("trace.db", "trace.parquet"):
         data = b"".join(p.read_bytes() for p in tmp_path.glob(name + "*"))
         assert SECRET.encode() not in data
         assert b"other" not in data
+
+
+def rewrite_parquet_meta(path, change):
+    import json
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"dspex_lab.trace"])
+    change(meta)
+    pq.write_table(table.replace_schema_metadata({"dspex_lab.trace": json.dumps(meta)}), path)
+
+
+def test_a_parquet_trace_saved_before_schema_versions_loads_as_version_1(tmp_path):
+    store = EventStore()
+    record_some(store)
+    path = save(tmp_path / "old.parquet", store=store)
+    rewrite_parquet_meta(path, lambda meta: meta.pop("schema_version"))
+
+    assert load(path).records() == store.records()
+
+
+def test_a_trace_from_a_newer_schema_is_refused_with_the_fix(tmp_path):
+    store = EventStore()
+    record_some(store)
+    path = save(tmp_path / "new.parquet", store=store)
+    rewrite_parquet_meta(path, lambda meta: meta.update(schema_version=99))
+
+    with pytest.raises(ValueError, match=r"schema version 99.*upgrade dspex_lab"):
+        load(path)
+
+
+def test_a_sqlite_trace_records_its_schema_version_and_one_without_loads(tmp_path):
+    import sqlite3
+
+    store = EventStore()
+    record_some(store)
+    with SQLiteSink(tmp_path / "t.db", store=store):
+        pass
+    conn = sqlite3.connect(tmp_path / "t.db")
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    with conn:
+        conn.execute("DELETE FROM meta WHERE key = 'schema_version'")
+    conn.close()
+
+    assert len(load(tmp_path / "t.db")) == len(store)

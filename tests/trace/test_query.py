@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 import dspex_lab as dx
+from dspex_lab.testing.kinds import ev, opens
 from dspex_lab.trace import events
 from dspex_lab.trace.query import get_events, spans, to_ns
+from dspex_lab.trace.schema import Event
 from dspex_lab.trace.store import EventStore
 
 # seq: (ts, kind, component, run, task, span, parent, correlation, payload)
@@ -33,7 +35,7 @@ ROWS = [
 def store():
     made = EventStore(chunk_events=3)
     for ts, kind, component, run, task, span, parent, corr, body in ROWS:
-        made.append(ts, kind, run, span, parent, component, task, corr, body)
+        made.append(Event(ts, kind, run, span, parent, component, task, corr, body))
     return made
 
 
@@ -106,9 +108,9 @@ def test_payload_false_leaves_payloads_out(store):
 
 def test_the_top_level_functions_query_the_current_store(trace_store):
     with events.run("r9"):
-        events.emit("evaluate.example", "ev", {"index": 0})
+        events.emit(ev("evaluate.example", {"index": 0}), "ev")
     assert dx.get_events(run_id="r9")["component"].tolist() == ["ev"]
-    assert trace_store.events(kind="evaluate.example")["run_id"].tolist() == ["r9"]
+    assert get_events(kind="evaluate.example", store=trace_store)["run_id"].tolist() == ["r9"]
 
 
 def test_queries_with_tracing_off_say_how_to_turn_it_on():
@@ -162,13 +164,13 @@ def test_an_unreadable_time_says_what_is_accepted():
 
 # --- spans -------------------------------------------------------------------------------------
 def test_spans_have_one_row_each_with_status_depth_and_lanes(trace_store):
-    with events.span("program", "qa") as root:
+    with events.span(opens("program"), "qa") as root:
         with (
-            events.span("program", "qa.generate") as inner,
-            events.span("lm.request", "lm:x/m", end="lm.response", correlation_id="c") as call,
+            events.span(opens("program"), "qa.generate") as inner,
+            events.span(opens("lm.request", end="lm.response"), "lm:x/m", correlation_id="c") as call,
         ):
             call.set(text="hi")
-        with pytest.raises(KeyError), events.span("program", "qa.check") as failing:
+        with pytest.raises(KeyError), events.span(opens("program"), "qa.check") as failing:
             raise KeyError("missing")
     table = spans(store=trace_store)
 
@@ -187,7 +189,7 @@ def test_spans_have_one_row_each_with_status_depth_and_lanes(trace_store):
 
 
 def test_an_open_span_shows_as_open_without_an_end(trace_store):
-    running = events.span("program", "qa")
+    running = events.span(opens("program"), "qa")
     running.__enter__()
     try:
         table = spans(store=trace_store)
@@ -214,7 +216,7 @@ def test_spans_filter_by_kind_component_and_start_time(store):
 def test_a_span_whose_start_was_dropped_by_the_bound_is_not_reported():
     store = EventStore(max_events=3, chunk_events=2)
     for ts, kind, component, run, task, span, parent, corr, body in ROWS[:6]:
-        store.append(ts, kind, run, span, parent, component, task, corr, body)
+        store.append(Event(ts, kind, run, span, parent, component, task, corr, body))
     # Retained: lm.response (span 2's end), adapter.parse, program.end (span 1's end).
     table = spans(store=store)
     assert table.index.tolist() == [2, 1]
@@ -224,7 +226,7 @@ def test_a_span_whose_start_was_dropped_by_the_bound_is_not_reported():
 
 def test_a_store_without_spans_has_an_empty_span_table():
     store = EventStore()
-    store.append(1, "note", None, None, None, "qa", "t", None, {"n": 1})
+    store.append(Event(1, "note", None, None, None, "qa", "t", None, {"n": 1}))
     table = spans(store=store)
     assert len(table) == 0
     assert "status" in table.columns

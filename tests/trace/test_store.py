@@ -6,13 +6,17 @@ import threading
 
 import pytest
 
+from dspex_lab.testing.kinds import ev, opens
 from dspex_lab.trace import events
+from dspex_lab.trace.query import get_events
+from dspex_lab.trace.query import spans as get_spans
+from dspex_lab.trace.schema import Event
 from dspex_lab.trace.store import EventStore
 
 
 def add(store, n, *, start_ts=1_000, kind="k", component="c"):
     for i in range(n):
-        store.append(start_ts + i, kind, None, None, None, component, "t", None, {"i": i})
+        store.append(Event(start_ts + i, kind, None, None, None, component, "t", None, {"i": i}))
 
 
 def test_events_come_back_in_order_across_chunk_boundaries():
@@ -46,7 +50,7 @@ def test_an_unbounded_store_never_drops():
 def test_timestamps_never_decrease_inside_a_store():
     store = EventStore()
     for ts in (100, 90, 120, 110, 130):
-        store.append(ts, "k", None, None, None, "c", "t", None, None)
+        store.append(Event(ts, "k", None, None, None, "c", "t", None, None))
     assert [r["ts"] for r in store.records()] == [100, 100, 120, 120, 130]
 
 
@@ -82,7 +86,7 @@ def test_concurrent_writers_lose_nothing_and_keep_their_own_order():
         barrier.wait()
         with events.use_store(store):
             for i in range(500):
-                events.emit("w", f"worker{worker}", {"i": i})
+                events.emit(ev("w", {"i": i}), f"worker{worker}")
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
     for thread in threads:
@@ -99,20 +103,14 @@ def test_concurrent_writers_lose_nothing_and_keep_their_own_order():
     assert stamps == sorted(stamps)
 
 
-def test_extend_adds_many_events_and_checks_the_columns():
+def test_extend_adds_many_events_oldest_first():
     store = EventStore(chunk_events=2)
     store.extend(
-        {
-            "ts": [5, 6, 7],
-            "kind": ["a", "b", "c"],
-            "run_id": [None, "r", "r"],
-            "span_id": [None, 3, 3],
-            "parent_id": [None, None, 9],
-            "component": ["x", "y", "z"],
-            "task": ["t", "t", "t"],
-            "correlation_id": [None, None, "k"],
-            "payload": [{"a": 1}, '{"b": 2}', None],
-        }
+        [
+            Event(5, "a", None, None, None, "x", "t", None, {"a": 1}),
+            Event(6, "b", "r", 3, None, "y", "t", None, '{"b": 2}'),  # type: ignore[arg-type]
+            Event(7, "c", "r", 3, 9, "z", "t", "k", None),
+        ]
     )
     records = store.records()
     assert [(r["kind"], r["span_id"], r["parent_id"], r["payload"]) for r in records] == [
@@ -120,9 +118,13 @@ def test_extend_adds_many_events_and_checks_the_columns():
         ("b", 3, None, {"b": 2}),
         ("c", 3, 9, None),
     ]
+
+
+def test_loading_columns_checks_they_are_all_as_long():
+    store = EventStore()
     with pytest.raises(ValueError, match="payload"):
-        store.extend({"ts": [1], "kind": ["a"], "run_id": [None], "span_id": [None], "parent_id": [None],
-                      "component": ["x"], "task": ["t"], "correlation_id": [None], "payload": []})  # fmt: skip
+        store._extend_columns({"ts": [1], "kind": ["a"], "run_id": [None], "span_id": [None], "parent_id": [None],
+                               "component": ["x"], "task": ["t"], "correlation_id": [None], "payload": []})  # fmt: skip
 
 
 def test_clear_forgets_everything():
@@ -137,7 +139,7 @@ def test_clear_forgets_everything():
 def test_a_payload_that_is_not_a_dict_is_refused_with_a_clear_error():
     store = EventStore()
     with pytest.raises(TypeError, match="payload must be a dict"):
-        store.append(1, "k", None, None, None, "c", "t", None, ["not", "a", "dict"])
+        store.append(Event(1, "k", None, None, None, "c", "t", None, ["not", "a", "dict"]))
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "10"])
@@ -161,16 +163,16 @@ def test_queries_while_writers_append_see_whole_events_and_lose_none():
     def write(worker):
         with events.use_store(store), events.run(f"w{worker}"):
             for i in range(400):
-                with events.span("program", f"worker{worker}", {"i": i}):
-                    events.emit("note", f"worker{worker}", {"i": i})
+                with events.span(opens("program", {"i": i}), f"worker{worker}"):
+                    events.emit(ev("note", {"i": i}), f"worker{worker}")
 
     def read():
         while not stop.is_set():
             try:
-                frame = store.events(component="worker0")
+                frame = get_events(component="worker0", store=store)
                 assert frame["payload"].map(lambda p: p is not None).all()
                 assert frame["seq"].is_monotonic_increasing
-                seen_sizes.append(len(store.spans()))
+                seen_sizes.append(len(get_spans(store=store)))
             except Exception as exc:  # a failed read is the finding, not a crash of the reader
                 failures.append(exc)
                 return
@@ -188,8 +190,8 @@ def test_queries_while_writers_append_see_whole_events_and_lose_none():
     assert failures == []
     assert seen_sizes, "the reader ran while the writers wrote"
     assert len(store) == 3 * 400 * 3
-    table = store.spans()
+    table = get_spans(store=store)
     assert len(table) == 1200
     assert (table["status"] == "ok").all()
-    notes = store.events(kind="note")
+    notes = get_events(kind="note", store=store)
     assert notes.groupby("component", observed=True).size().to_dict() == {f"worker{n}": 400 for n in range(3)}

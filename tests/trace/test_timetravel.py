@@ -9,6 +9,8 @@ import dspex_lab.optimize
 from dspex_lab.modules.state import demo_to_dict
 from dspex_lab.testing import ProviderServer
 from dspex_lab.trace import events
+from dspex_lab.trace.query import get_events
+from dspex_lab.trace.schema import Event
 from dspex_lab.trace.store import EventStore
 from dspex_lab.trace.timetravel import get_state_at, get_state_history
 
@@ -18,7 +20,7 @@ START = {"demos": [], "instructions": "Answer.", "signature": "q -> a"}
 
 def change(store, ts, uid, op, field, value, origin=None):
     body = {"op": op, "field": field, "value": value, "origin": origin, "path": None}
-    store.append(ts, "state.change", None, None, None, f"predict:{uid}", "t", None, body)
+    store.append(Event(ts, "state.change", None, None, None, f"predict:{uid}", "t", None, body))
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def store():
     change(made, 30, A, "append", "demos", {"q": "2"})
     change(made, 35, B, "init", "*", {**START, "demos": [{"q": "1"}, {"q": "2"}]}, origin=A)
     change(made, 40, A, "set", "instructions", "Answer briefly.")
-    made.append(42, "program.start", None, 7, None, "qa", "t", None, None)
+    made.append(Event(42, "program.start", None, 7, None, "qa", "t", None, None))
     change(made, 45, B, "append", "demos", {"q": "3"})
     change(made, 50, A, "set", "demos", [{"q": "9"}])
     return made
@@ -225,7 +227,7 @@ def test_a_labeled_few_shot_compile_can_be_replayed_before_during_and_after(trac
     assert [name for _, name, demos in changes if demos] == ["generate", "check"]
     for ts, name, demos in changes:
         assert get_state_at(compiled, ts)[name]["demos"] == demos
-    assert trace_store.events(run_id=optimizer.report.run_id, kind="optimize.*").shape[0] > 0
+    assert get_events(run_id=optimizer.report.run_id, kind="optimize.*", store=trace_store).shape[0] > 0
 
 
 def test_a_bootstrap_compile_against_a_real_client_can_be_replayed(trace_store):
@@ -249,5 +251,5 @@ def test_a_bootstrap_compile_against_a_real_client_can_be_replayed(trace_store):
     for ts, name, demos in changes:
         assert get_state_at(compiled, ts)[name]["demos"] == demos
         assert get_state_at(compiled, ts - 1)[name]["demos"] != demos
-    run = trace_store.events(run_id=optimizer.report.run_id)
+    run = get_events(run_id=optimizer.report.run_id, store=trace_store)
     assert {"optimize.start", "optimize.end", "lm.request", "lm.response"} <= set(run["kind"])
