@@ -1,7 +1,8 @@
 """Predict: one LM call that maps a signature's inputs to its typed outputs.
 
 The call is written once, as a generator of LM requests (format, ask, parse,
-and on a parse failure ask once more through the fallback adapter), and driven
+and on a parse failure of an unconstrained reply ask once more through the
+fallback adapter), and driven
 either synchronously (`predict(...)`) or asynchronously (`await predict.acall(...)`).
 """
 
@@ -196,7 +197,13 @@ class Predict(Module):
         traced = events.tracing_active()
         while True:
             messages = adapter.format(signature, demos, inputs)
-            kwargs = {**self.lm_kwargs, **adapter.lm_kwargs(signature, lm.supports_structured_output), **(config or {})}
+            constraint = adapter.constraint(signature, lm)
+            kwargs = {
+                **self.lm_kwargs,
+                **adapter.lm_kwargs(signature, lm.supports_structured_output),
+                **(constraint or {}),
+                **(config or {}),
+            }
             if traced:
                 events.emit("adapter.format", where, {"adapter": adapter.name, "messages": messages})
             response = yield LMRequest(messages, kwargs)
@@ -210,7 +217,8 @@ class Predict(Module):
                     )
                 if response.finish_reason == "length":
                     error.add_note("the reply was cut off at max_tokens; raise max_tokens for this predictor")
-                fallback = adapter.fallback
+                # A reply held to the adapter's format that still fails (cut off, say) is not asked again.
+                fallback = adapter.fallback if constraint is None else None
                 if first_error is None and fallback is not None:
                     first_error, adapter = error, fallback
                     continue
