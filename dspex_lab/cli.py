@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default=None, help="'provider/model' (default: the embedded local/smollm2-135m)")
     demo.add_argument("--api-base", default=None, help="server URL for an OpenAI-compatible --model")
     demo.add_argument(
-        "--adapter", choices=("chat", "json"), default=None, help="ChatAdapter or JSONAdapter (default: chat)"
+        "--adapter", choices=("chat", "json"), default=None, help="ChatAdapter or JSONAdapter (default: the model's)"
     )
     demo.add_argument("--dev-size", type=int, default=None, help="score on the first N dev examples (default all)")
     demo.add_argument(

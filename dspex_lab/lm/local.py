@@ -17,8 +17,10 @@ The copies share the weights (memory-mapped); each adds its own context, about
 same copy evaluates only its new tokens (see `_Engine`), without changing any
 reply, so a reply never depends on which copy gave it.
 
-A `grammar` parameter (GBNF text, as ChatAdapter sends it) holds the reply to
-that grammar, as a JSON-schema `response_format` does.
+Programs on this model use JSONAdapter unless another adapter is configured:
+its replies are held to the output fields' JSON schema, and the model answers
+few-shot tasks far better in JSON than in ChatAdapter's sections. A `grammar`
+parameter (GBNF text, as ChatAdapter sends it) holds a reply to that grammar.
 """
 
 from __future__ import annotations
@@ -286,6 +288,14 @@ class LocalLM(BaseLM):
         self.n_threads = n_threads
         self.instances = instances if instances is not None else default_instances()
         self.seed = seed
+
+    @property
+    def default_adapter(self) -> Any:
+        """JSONAdapter: held to the output schema, a 135M model answers few-shot tasks far better in JSON than in
+        `[[ ## field ## ]]` sections (BENCHMARKS.md, "Robustness"); `dx.configure(adapter=...)` overrides it."""
+        from dspex_lab.adapters.json import DEFAULT_JSON_ADAPTER
+
+        return DEFAULT_JSON_ADAPTER
 
     @property
     def pool(self) -> _Pool:

@@ -188,7 +188,7 @@ class Predict(Module):
     def _steps(self, inputs: dict[str, Any], lm: BaseLM, config: dict[str, Any] | None) -> Steps:
         signature = self._signature
         _check_inputs(signature, inputs)
-        adapter = self.adapter or settings.current_adapter()
+        adapter = self.adapter or settings.current_adapter(lm)
         demos = visible_demos(self._demos)
         component = _current.get()
         where = component[0] if component else self.component_name

@@ -148,8 +148,9 @@ def run_story(
 
     - `lm`: the model; `embedded_lm()` when None (SmolLM2-135M, cache off, so the
       timings are those of real generation).
-    - `adapter`: how prompts are written and replies read; the configured one
-      (ChatAdapter unless `dx.configure` says otherwise) when None.
+    - `adapter`: how prompts are written and replies read; when None, the
+      configured one, else the model's own default (JSONAdapter for the embedded
+      model, ChatAdapter for others).
     - `dev_size`: score on the first `dev_size` dev examples (all when None).
     - `save_to`: write the compiled program there (JSON, `dx.load` reads it back).
     - `concurrency`: examples in flight (the embedded model answers as many at
@@ -190,7 +191,7 @@ async def arun_story(
     if lm is None:
         lm = embedded_lm()
     if adapter is None:
-        adapter = current_adapter()
+        adapter = current_adapter(lm)
     student = Predict(spec.signature)
     options: dict[str, Any] = {"concurrency": concurrency, "progress": progress}
     started = time.perf_counter()

@@ -155,7 +155,7 @@ def calls_made(program: dx.Module, inputs: list[dict[str, str]]) -> tuple[int, l
     lm = dx.LM("local/smollm2-135m", cache=False, max_tokens=48)
     with dx.context(lm=lm):
         predictions = [program(**values) for values in inputs]
-    assert all("grammar" in entry.params for entry in lm.history)
+    assert all("response_format" in entry.params for entry in lm.history)
     return lm.usage.calls, predictions
 
 
