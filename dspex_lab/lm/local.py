@@ -352,13 +352,33 @@ def _options(params: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+TEXT_PATTERN = '^[^{ "][^"]*$'
+"""A free-text field's value in a schema-held reply: not empty, not starting with a space or a `{`. A 135M
+model asked for `{"sentiment": ...}` otherwise copies the prompt's `{sentiment}` placeholder."""
+
+
 def _json_format(response_format: Any) -> dict[str, Any] | None:
     if not isinstance(response_format, dict):
         return None
     kind = response_format.get("type")
     if kind == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema")
-        return {"type": "json_object", "schema": schema} if schema else {"type": "json_object"}
+        return {"type": "json_object", "schema": _no_placeholders(schema)} if schema else {"type": "json_object"}
     if kind == "json_object":
         return {"type": "json_object", **({"schema": response_format["schema"]} if "schema" in response_format else {})}
     return None
+
+
+def _no_placeholders(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its free-text properties held to `TEXT_PATTERN`."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return schema
+    held = {name: _held(value) for name, value in properties.items()}
+    return {**schema, "properties": held}
+
+
+def _held(value: Any) -> Any:
+    if isinstance(value, dict) and value.get("type") == "string" and not value.keys() & {"enum", "pattern", "format"}:
+        return {**value, "pattern": TEXT_PATTERN}
+    return value

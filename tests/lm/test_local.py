@@ -175,3 +175,14 @@ def test_chain_of_thought_with_a_typed_output_makes_one_call_per_example_on_the_
 
     assert calls == 2
     assert all(isinstance(p.answer, int) and p.reasoning for p in predictions)
+
+
+def test_free_text_fields_of_a_json_schema_cannot_start_with_the_prompts_placeholder():
+    schema = {
+        "type": "object",
+        "properties": {"topic": {"type": "string"}, "label": {"type": "string", "enum": ["a", "b"]}},
+    }
+    held = local._json_format({"type": "json_schema", "json_schema": {"schema": schema}})["schema"]
+
+    assert held["properties"]["topic"] == {"type": "string", "pattern": local.TEXT_PATTERN}
+    assert held["properties"]["label"] == {"type": "string", "enum": ["a", "b"]}
