@@ -40,12 +40,12 @@ def main() -> None:
     events.set_default_store(None)
     train, dev = dx.datasets.load("sentiment")
     dev = dev[: args.examples]
-    lm = dx.LM("local/smollm2-135m", max_tokens=16, cache=False)
-    engine = local._engine(lm.path, lm.n_ctx, lm.n_threads, lm.seed)
+    lm = dx.LM("local/smollm2-135m", max_tokens=16, cache=False, instances=1)
+    engine = lm.load().pool.engines[0]
     program = dx.LabeledFewShot(k=args.demos).compile(dx.Predict("review -> sentiment"), trainset=train)
     timings: dict[bool, list[float]] = {False: [], True: []}
     same = True
-    with dx.context(lm=lm, adapter=dx.JSONAdapter(), progress=False):
+    with dx.context(lm=lm, progress=False):
         run(program, dev[:1], engine, fresh=True)  # load the model
         for _ in range(args.rounds):
             reused_before = engine.prefix_tokens_reused
@@ -56,7 +56,7 @@ def main() -> None:
             timings[True].append(seconds)
             same = same and reusing == fresh
     with_reuse, without = statistics.median(timings[False]), statistics.median(timings[True])
-    print(f"{len(dev)} calls with {args.demos} demos, JSONAdapter, medians of {args.rounds} rounds")
+    print(f"{len(dev)} calls with {args.demos} demos, default adapter, one copy, medians of {args.rounds} rounds")
     per_call = with_reuse / len(dev)
     print(f"prefix reused:   {with_reuse:6.1f} s ({per_call:.2f} s per call, {reused:,} prompt tokens reused)")
     print(f"fresh prompts:   {without:6.1f} s ({without / len(dev):.2f} s per call)")

@@ -1,4 +1,4 @@
-"""Write the shipped tasks (sentiment, capitals, arithmetic and topics, as JSONL) next to this file.
+"""Write the shipped tasks (sentiment, capitals, arithmetic, topics, language, animals, entities) next to this file.
 
 Every example is built from the hand-written lists below with a seeded random
 generator, so running `python data/make_tasks.py` again writes byte-identical
@@ -201,6 +201,120 @@ def arithmetic_examples(rng: random.Random) -> list[dict[str, str]]:
     return [{"question": question, "answer": str(value)} for question, value in chosen]
 
 
+# --- language: the language a sentence is written in ----------------------------------------------
+
+NAMES = ["Anna", "Peter", "Maria", "Tom", "Lucas", "Sofia", "Paul", "Clara"]
+
+# language -> things a person does, each finishing "<name> ..." as a sentence in that language.
+ACTIVITIES: dict[str, list[str]] = {
+    "English": [
+        "reads a book in the garden",
+        "drinks coffee every morning",
+        "works in a small shop near the station",
+        "goes to the market on Saturday",
+        "cooks dinner for the whole family",
+    ],
+    "French": [
+        "lit un livre dans le jardin",
+        "boit du café tous les matins",
+        "travaille dans un petit magasin près de la gare",
+        "va au marché le samedi",
+        "prépare le dîner pour toute la famille",
+    ],
+    "Spanish": [
+        "lee un libro en el jardín",
+        "bebe café todas las mañanas",
+        "trabaja en una tienda pequeña cerca de la estación",
+        "va al mercado los sábados",
+        "prepara la cena para toda la familia",
+    ],
+    "German": [
+        "liest ein Buch im Garten",
+        "trinkt jeden Morgen Kaffee",
+        "arbeitet in einem kleinen Laden am Bahnhof",
+        "geht am Samstag auf den Markt",
+        "kocht das Abendessen für die ganze Familie",
+    ],
+}
+
+
+def language_examples(rng: random.Random) -> list[dict[str, str]]:
+    """Every (name, activity) sentence of every language, labelled with the language: 40 of each."""
+    examples = [
+        {"sentence": f"{name} {activity}.", "language": language}
+        for language, activities in ACTIVITIES.items()
+        for name in NAMES
+        for activity in activities
+    ]
+    rng.shuffle(examples)
+    return examples
+
+
+# --- animals: does a sentence mention an animal? ---------------------------------------------------
+
+ANIMALS = ["The dog", "The cat", "A horse", "The rabbit", "An old goat", "The parrot", "A small fox", "The cow"]
+OBJECTS = ["The bicycle", "The lamp", "A suitcase", "The old clock", "A blue umbrella", "The ladder", "The kettle"]
+PLACES = [
+    "stood in the yard all afternoon",
+    "was left near the front door",
+    "stayed in the barn during the storm",
+    "was found behind the garden shed",
+    "sat by the window in the sun",
+    "was still there the next morning",
+    "appeared in the photo of the farm",
+    "was next to the red car",
+    "was in the hallway when we came home",
+    "was moved to the attic last week",
+]
+
+
+def animal_examples(rng: random.Random) -> list[dict[str, object]]:
+    """Sentences about an animal or an object in the same places: 80 that mention an animal, 80 that do not."""
+    animals = [{"sentence": f"{a} {p}.", "mentions_animal": True} for a in ANIMALS for p in PLACES]
+    objects = [{"sentence": f"{o} {p}.", "mentions_animal": False} for o in OBJECTS for p in PLACES]
+    chosen = rng.sample(animals, 80) + rng.sample(objects, 70)
+    rng.shuffle(chosen)
+    return chosen
+
+
+# --- entities: the kind of thing a name refers to --------------------------------------------------
+
+ENTITIES: dict[str, list[str]] = {
+    "person": [
+        "Albert Einstein", "Marie Curie", "William Shakespeare", "Leonardo da Vinci", "Nelson Mandela",
+        "Frida Kahlo", "Isaac Newton", "Jane Austen", "Wolfgang Amadeus Mozart", "Charles Darwin",
+        "Cleopatra", "Mahatma Gandhi", "Ada Lovelace", "Pablo Picasso", "Abraham Lincoln",
+        "Queen Victoria", "Galileo Galilei", "Ludwig van Beethoven", "Florence Nightingale", "Napoleon Bonaparte",
+        "Serena Williams", "Vincent van Gogh", "Martin Luther King", "Confucius", "Amelia Earhart",
+        "Nikola Tesla", "Elvis Presley", "Rosa Parks", "Aristotle", "Michael Jordan",
+    ],
+    "city": [
+        "Tokyo", "Paris", "Cairo", "Buenos Aires", "Sydney", "Toronto", "Mumbai", "Istanbul", "Moscow", "Lagos",
+        "Chicago", "Barcelona", "Nairobi", "Bangkok", "Vienna", "Lima", "Seoul", "Amsterdam", "Dubai", "Prague",
+        "Berlin", "Manchester", "Shanghai", "Rio de Janeiro", "Stockholm", "Athens", "Mexico City", "Jakarta",
+        "Lisbon", "Vancouver",
+    ],
+    "company": [
+        "Microsoft", "Toyota", "Nestle", "Samsung", "Siemens", "Coca-Cola", "IKEA", "Nike", "Intel", "Boeing",
+        "Unilever", "Volkswagen", "Sony", "Adidas", "Shell", "Nokia", "Amazon", "Google", "Ford", "Honda",
+        "Pfizer", "Lego", "Heineken", "Airbus", "Oracle", "Netflix", "Spotify", "Walmart", "Starbucks", "Philips",
+    ],
+    "animal": [
+        "giraffe", "elephant", "penguin", "kangaroo", "dolphin", "tiger", "owl", "zebra", "octopus", "camel",
+        "squirrel", "hedgehog", "crocodile", "flamingo", "gorilla", "wolf", "koala", "lobster", "peacock",
+        "rhinoceros", "beaver", "cheetah", "jellyfish", "hamster", "panda", "eagle", "salmon", "lizard", "moose",
+        "buffalo",
+    ],
+}  # fmt: skip
+
+
+def entity_examples(rng: random.Random) -> list[dict[str, str]]:
+    """Each name labelled with the kind of thing it names: 30 people, cities, companies and animals."""
+    examples = [{"name": name, "kind": kind} for kind, names in ENTITIES.items() for name in names]
+    rng.shuffle(examples)
+    return examples
+
+
 # --- writing ------------------------------------------------------------------------------------
 
 
@@ -224,6 +338,9 @@ def main() -> None:
         "capitals": (capital_examples, ["question"]),
         "arithmetic": (arithmetic_examples, ["question"]),
         "topics": (topic_examples, ["review"]),
+        "language": (language_examples, ["sentence"]),
+        "animals": (animal_examples, ["sentence"]),
+        "entities": (entity_examples, ["name"]),
     }
     for offset, (name, (build, inputs)) in enumerate(builders.items()):
         examples = build(random.Random(SEED + offset))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dspex_lab import datasets
 from dspex_lab.errors import DspexError
+from dspex_lab.evaluation.evaluator import DEFAULT_CONCURRENCY
 
 DEFAULT_SAVE = Path("runs") / "{task}_compiled.json"
 DEFAULT_TASK = "sentiment"
@@ -30,15 +31,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default=None, help="'provider/model' (default: the embedded local/smollm2-135m)")
     demo.add_argument("--api-base", default=None, help="server URL for an OpenAI-compatible --model")
     demo.add_argument(
-        "--adapter", choices=("chat", "json"), default=None,
-        help="ChatAdapter or JSONAdapter (default: json for the embedded model, chat for any other)",
-    )  # fmt: skip
-    demo.add_argument(
-        "--repeat-penalty", type=float, default=None,
-        help="the embedded model's repeat penalty (default 1.1, as llama-cpp-python's server; 1.0 turns it off)",
-    )  # fmt: skip
+        "--adapter", choices=("chat", "json"), default=None, help="ChatAdapter or JSONAdapter (default: the model's)"
+    )
     demo.add_argument("--dev-size", type=int, default=None, help="score on the first N dev examples (default all)")
-    demo.add_argument("--concurrency", type=int, default=1, help="examples in flight (helps with HTTP models)")
+    demo.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"examples in flight (default {DEFAULT_CONCURRENCY})",
+    )
     demo.add_argument("--save", default=None, help=f"where to save the compiled program (default {DEFAULT_SAVE})")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
@@ -54,10 +55,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"unknown task {args.task!r}; shipped tasks: {', '.join(datasets.names())}", file=sys.stderr)
         return 2
     if args.model is None:
-        lm = embedded_lm(**({} if args.repeat_penalty is None else {"repeat_penalty": args.repeat_penalty}))
-    elif args.repeat_penalty is not None:
-        print("--repeat-penalty is for the embedded model; set sampling on your server", file=sys.stderr)
-        return 2
+        lm = embedded_lm()
     else:
         lm = LM(args.model, **({"api_base": args.api_base} if args.api_base else {}))
     adapter = {"chat": ChatAdapter, "json": JSONAdapter}[args.adapter]() if args.adapter else None

@@ -104,6 +104,24 @@ TASKS: dict[str, Task] = {
             "question -> answer",
             answer_matches("answer"),
         ),
+        Task(
+            "language",
+            "the language a short sentence is written in: English, French, Spanish or German",
+            "sentence -> language: Literal['English', 'French', 'Spanish', 'German']",
+            answer_matches("language"),
+        ),
+        Task(
+            "animals",
+            "whether a sentence mentions an animal ('The dog slept in the barn.') or not ('The lamp ...')",
+            "sentence -> mentions_animal: bool",
+            answer_matches("mentions_animal"),
+        ),
+        Task(
+            "entities",
+            "the kind of thing a name refers to: a person, a city, a company or an animal",
+            "name -> kind: Literal['person', 'city', 'company', 'animal']",
+            answer_matches("kind"),
+        ),
     )
 }
 

@@ -85,11 +85,14 @@ def current_lm() -> Any:
     return lm
 
 
-def current_adapter() -> Any:
-    """The adapter in effect; ChatAdapter when none was set."""
+def current_adapter(lm: Any = None) -> Any:
+    """The adapter in effect: the one set, else `lm`'s `default_adapter` if it has one, else ChatAdapter."""
     adapter = get("adapter")
     if adapter is not None:
         return adapter
+    preferred = getattr(lm, "default_adapter", None)
+    if preferred is not None:
+        return preferred
     global _chat_adapter
     if _chat_adapter is None:
         from dspex_lab.adapters.chat import DEFAULT_CHAT_ADAPTER

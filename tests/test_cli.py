@@ -47,7 +47,9 @@ def test_the_demo_prints_the_gain_and_the_demos_and_saves_a_program_that_loads(s
     assert "task 'capitals' on openai/oracle with ChatAdapter: 77 training examples, 5 dev examples" in printed
     assert re.search(r"zero-shot\s+0\.0%", printed)
     assert re.search(r"compiled\s+100\.0%\s+100\.0%", printed)
-    assert "1. bootstrapped from trainset[0] (teacher run, round 0, score 1.0): question='What is the" in printed
+    assert re.search(
+        r"1\. bootstrapped from trainset\[\d+\] \(teacher run, round 0, score 1\.0\): question='What is the", printed
+    )
     assert "dev accuracy 0.0% -> 100.0% (+100.0%)" in printed
     assert f"compiled program saved to {saved}" in printed
     assert "sk-cli-test-secret" not in printed + saved.read_text()
@@ -57,7 +59,10 @@ def test_the_demo_prints_the_gain_and_the_demos_and_saves_a_program_that_loads(s
 
 def test_an_unknown_task_names_the_shipped_ones(capsys):
     assert main(["demo", "--task", "weather"]) == 2
-    assert "unknown task 'weather'; shipped tasks: arithmetic, capitals, sentiment, topics" in capsys.readouterr().err
+    assert (
+        "unknown task 'weather'; shipped tasks: animals, arithmetic, capitals, entities, language, sentiment, topics"
+        in capsys.readouterr().err
+    )
 
 
 def test_the_module_runs_as_a_command():
@@ -65,9 +70,3 @@ def test_the_module_runs_as_a_command():
         [sys.executable, "-m", "dspex_lab", "demo", "--help"], capture_output=True, text=True, timeout=60, check=True
     )
     assert "--dev-size" in done.stdout
-
-
-def test_the_repeat_penalty_is_refused_for_a_model_served_elsewhere(capsys):
-    argv = ["demo", "--model", "openai/gpt-4o-mini", "--repeat-penalty", "1.0"]
-    assert main(argv) == 2
-    assert "--repeat-penalty is for the embedded model" in capsys.readouterr().err

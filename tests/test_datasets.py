@@ -15,7 +15,7 @@ from dspex_lab import datasets
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic", "topics"])
+@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic", "topics", "language", "animals", "entities"])
 def test_each_shipped_task_has_at_least_100_examples_split_into_train_and_dev(name):
     train, dev = dx.datasets.load(name)
 
@@ -28,14 +28,14 @@ def test_each_shipped_task_has_at_least_100_examples_split_into_train_and_dev(na
         assert example.labels()
 
 
-@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic", "topics"])
+@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic", "topics", "language", "animals", "entities"])
 def test_train_and_dev_do_not_share_examples(name):
     train, dev = dx.datasets.load(name)
 
     assert not {example.to_json() for example in train} & {example.to_json() for example in dev}
 
 
-@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic", "topics"])
+@pytest.mark.parametrize("name", ["sentiment", "capitals", "arithmetic", "topics", "language", "animals", "entities"])
 def test_the_task_signature_fits_its_examples(name):
     task = dx.datasets.task(name)
     train, _ = task.load()
@@ -111,7 +111,11 @@ def test_data_dir_can_be_moved_with_an_environment_variable(tmp_path, monkeypatc
 
 
 def test_an_unknown_task_lists_the_known_ones():
-    with pytest.raises(KeyError, match=r"no shipped task 'imdb'.*\['arithmetic', 'capitals', 'sentiment', 'topics'\]"):
+    with pytest.raises(
+        KeyError,
+        match=r"no shipped task 'imdb'.*\['animals', 'arithmetic', 'capitals', 'entities', 'language', 'sentiment', "
+        r"'topics'\]",
+    ):
         dx.datasets.load("imdb")
 
 

@@ -49,6 +49,13 @@ class Adapter:
         """Extra LM parameters this adapter needs (for instance a response format)."""
         return {}
 
+    def constraint(self, signature: type[Signature], lm: Any) -> dict[str, Any] | None:
+        """LM parameters that hold `lm`'s reply to this adapter's format, or None when it cannot be held.
+
+        A constrained reply parses on the first try, so the predictor makes no fallback call.
+        """
+        return None
+
     # --- the prompt ---------------------------------------------------------------------------
     def format(
         self, signature: type[Signature], demos: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any]

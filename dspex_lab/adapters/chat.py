@@ -1,10 +1,14 @@
 """ChatAdapter: DSPy's `[[ ## field ## ]]` protocol.
 
-Replies are parsed leniently: a preamble before the first field, a missing
-`[[ ## completed ## ]]` marker and extra fields are tolerated; the first
-occurrence of a field wins; values are coerced to the declared types. When a
-reply cannot be parsed, the predictor retries once with JSONAdapter, as DSPy
-does (`ChatAdapter(json_fallback=False)` turns that off).
+An LM that decodes under a GBNF grammar (the embedded model) is held to the
+format itself (see `adapters.grammar`), so its replies parse on the first try.
+Other replies are parsed leniently: a preamble before the first field, a
+missing `[[ ## completed ## ]]` marker, extra fields and near-miss markers
+(`[[ ## Topic## ]]`: other spacing or case) are tolerated, but only the
+signature's own fields are read; the first occurrence of a field wins; values
+are coerced to the declared types. When an unconstrained reply cannot be
+parsed, the predictor retries once with JSONAdapter, as DSPy does
+(`ChatAdapter(json_fallback=False)` turns that off).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from dspex_lab.adapters.base import Adapter, field_section, requirement_list, type_placeholder
+from dspex_lab.adapters.grammar import chat_grammar
 from dspex_lab.adapters.values import format_value
 from dspex_lab.signature import Signature
 
 # A header starts a line (after optional spaces); its value follows on the same line or the next ones.
-_HEADER_LINE = re.compile(r"^[ \t]*\[\[ ## (\w+) ## \]\][ \t]*", re.MULTILINE)
+# Spacing inside the brackets may vary ("[[## topic##]]"); the name is matched to a field without case.
+_HEADER_LINE = re.compile(r"^[ \t]*\[\[[ \t]*##[ \t]*(\w+)[ \t]*##[ \t]*\]\][ \t]*", re.MULTILINE)
 COMPLETED = "[[ ## completed ## ]]"
 
 
@@ -49,6 +55,12 @@ class ChatAdapter(Adapter):
 
         return DEFAULT_JSON_ADAPTER
 
+    def constraint(self, signature: type[Signature], lm: Any) -> dict[str, Any] | None:
+        if not getattr(lm, "supports_grammar", False):
+            return None
+        grammar = chat_grammar(signature, COMPLETED)
+        return None if grammar is None else {"grammar": grammar}
+
     def field_structure(self, signature: type[Signature]) -> str:
         def sections(fields: Mapping[str, Any]) -> str:
             return "\n\n".join(field_section(n, type_placeholder(n, f)) for n, f in fields.items())
@@ -78,7 +90,9 @@ class ChatAdapter(Adapter):
         return "\n\n".join(parts).strip() + f"\n\n{COMPLETED}\n"
 
     def parse(self, signature: type[Signature], text: str) -> dict[str, Any]:
-        return self.typed_fields(signature, split_sections(text), text)
+        names = {name.lower(): name for name in signature.output_fields}
+        sections = [(names.get(name.lower(), name) if name else name, value) for name, value in split_sections(text)]
+        return self.typed_fields(signature, sections, text)
 
 
 def split_sections(text: str) -> list[tuple[str | None, str]]:

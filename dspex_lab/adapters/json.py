@@ -30,6 +30,10 @@ class JSONAdapter(Adapter):
             return {"response_format": {"type": "json_object"}}
         return {"response_format": response_format(signature)}
 
+    def constraint(self, signature: type[Signature], lm: Any) -> dict[str, Any] | None:
+        # The JSON schema of `lm_kwargs` is the constraint where the LM honours it.
+        return {} if getattr(lm, "supports_structured_output", False) else None
+
     def field_structure(self, signature: type[Signature]) -> str:
         inputs = "\n\n".join(field_section(n, type_placeholder(n, f)) for n, f in signature.input_fields.items())
         outputs = json.dumps({n: type_placeholder(n, f) for n, f in signature.output_fields.items()}, indent=2)

@@ -28,8 +28,8 @@ def LM(model: str, **kwargs: Any) -> BaseLM:
     `max_tokens`, `stop`, ...) and client options (`api_key`, `api_base`,
     `timeout`, `cache`, `num_retries`, `rpm`, `tpm`, `circuit_threshold`,
     `circuit_cooldown`, `price`, `max_reply_bytes`; for local models `n_ctx`,
-    `n_threads`, `seed`). Numeric options are checked here: a NaN, an infinity,
-    a negative count or a string is refused naming the option.
+    `instances`, `n_threads`, `seed`). Numeric options are checked here: a NaN, an
+    infinity, a negative count or a string is refused naming the option.
     API keys default to the provider's environment variable.
     """
     if not isinstance(model, str) or "/" not in model:

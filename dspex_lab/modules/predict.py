@@ -1,7 +1,8 @@
 """Predict: one LM call that maps a signature's inputs to its typed outputs.
 
 The call is written once, as a generator of LM requests (format, ask, parse,
-and on a parse failure ask once more through the fallback adapter), and driven
+and on a parse failure of an unconstrained reply ask once more through the
+fallback adapter), and driven
 either synchronously (`predict(...)`) or asynchronously (`await predict.acall(...)`).
 """
 
@@ -194,7 +195,7 @@ class Predict(Module):
     def _steps(self, inputs: dict[str, Any], lm: BaseLM, config: dict[str, Any] | None) -> Steps:
         signature = self._signature
         _check_inputs(signature, inputs)
-        adapter = self.adapter or settings.current_adapter()
+        adapter = self.adapter or settings.current_adapter(lm)
         demos = visible_demos(self._demos)
         component = running_component() or self.component_name
         usage = Usage()
@@ -202,7 +203,13 @@ class Predict(Module):
         traced = events.tracing_active()
         while True:
             messages = adapter.format(signature, demos, inputs)
-            kwargs = {**self.lm_kwargs, **adapter.lm_kwargs(signature, lm.supports_structured_output), **(config or {})}
+            constraint = adapter.constraint(signature, lm)
+            kwargs = {
+                **self.lm_kwargs,
+                **adapter.lm_kwargs(signature, lm.supports_structured_output),
+                **(constraint or {}),
+                **(config or {}),
+            }
             if traced:
                 events.emit(schema.AdapterFormat(adapter=adapter.name, messages=messages), component)
             response = yield LMRequest(messages, kwargs)
@@ -216,7 +223,8 @@ class Predict(Module):
                     )
                 if response.finish_reason == "length":
                     error.add_note("the reply was cut off at max_tokens; raise max_tokens for this predictor")
-                fallback = adapter.fallback
+                # A reply held to the adapter's format that still fails (cut off, say) is not asked again.
+                fallback = adapter.fallback if constraint is None else None
                 if first_error is None and fallback is not None:
                     first_error, adapter = error, fallback
                     continue

@@ -4,17 +4,29 @@ DSPy's semantics, run concurrently through the evaluation engine:
 
 - the teacher is a copy of `teacher` (default: of the student) which, unless
   already compiled, gets `max_labeled_demos` labeled demos (LabeledFewShot);
-- training examples are tried in order; each gets up to `max_rounds` attempts,
+- training examples are tried in turn; each gets up to `max_rounds` attempts,
   rounds after the first drawing a fresh sample (temperature 1.0, its own
   `rollout_id`, so a re-run is repeatable through the cache);
 - while an example runs it is left out of the teacher's own demos;
 - every predictor call of a passing run becomes a demo of that predictor,
   intermediate fields such as `reasoning` included;
-- the first `max_bootstrapped_demos` passing examples in trainset order are kept
+- the first `max_bootstrapped_demos` passing examples in that turn are kept
   (however the concurrent runs finish), the run stops once they are known;
-- each predictor then gets labeled demos, drawn with `random.Random(seed)` from
-  the examples that were not bootstrapped, up to `max_labeled_demos` in all;
+- each predictor then gets labeled demos from the examples that were not
+  bootstrapped, up to `max_labeled_demos` in all;
 - the student passed in is never changed: a compiled copy is returned.
+
+Where this differs from DSPy (`stratify=True`, the default): DSPy tries the
+examples in trainset order and draws the labeled demos at random. A weak
+teacher passes only the examples whose label is its favourite answer, so with
+DSPy's order every demo can end up carrying one label, and a trainset grouped
+by label decides which. Here the examples are first put in `balanced_order`
+(one example of each label in turn, each label's examples in an order set by
+`seed` and their content), and the labeled demos are the next examples in that
+order. The result no longer depends on the order the trainset arrives in, and
+the demos cover the labels the trainset has. The counts, the seeding and the
+rest are DSPy's. `stratify=False` gives DSPy's exact behaviour: trainset order,
+labeled demos drawn with `random.Random(seed)`.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ from dspex_lab.optimize.base import (
     reset_copy,
 )
 from dspex_lab.optimize.labeled import label
+from dspex_lab.optimize.order import balanced_order
 from dspex_lab.trace import events, schema
 
 DEFAULT_MAX_ERRORS = 10
@@ -61,6 +74,9 @@ class BootstrapFewShot(Optimizer):
     - `teacher_settings`: settings for the teacher's runs, as `dx.context(**...)`
       takes them (for instance `{"lm": bigger_lm}`).
     - `seed`: seeds every random draw, so the same inputs compile the same program.
+    - `stratify`: try examples and pick labeled demos label by label, whatever
+      the trainset's order (default); False keeps DSPy's trainset order and
+      random labeled demos exactly.
     - `concurrency`: teacher runs in flight at once; `progress`: as in `dx.evaluate`.
 
     After a compile, `attempts` lists every teacher run and `report` says what
@@ -78,6 +94,7 @@ class BootstrapFewShot(Optimizer):
         teacher_settings: dict[str, Any] | None = None,
         *,
         seed: int = 0,
+        stratify: bool = True,
         concurrency: int = 8,
         progress: bool | None = None,
     ) -> None:
@@ -106,6 +123,7 @@ class BootstrapFewShot(Optimizer):
         self.max_errors = max_errors
         self.teacher_settings = dict(teacher_settings or {})
         self.seed = seed
+        self.stratify = bool(stratify)
         self.concurrency = concurrency
         self.progress = progress
         self._metric_check = MetricCheck(metric, metric_threshold)
@@ -137,6 +155,9 @@ class BootstrapFewShot(Optimizer):
         if positions is not None and len(positions) != len(trainset):
             raise ValueError(f"positions has {len(positions)} entries for {len(trainset)} training examples")
         where = list(positions) if positions is not None else list(range(len(trainset)))
+        if self.stratify:
+            order = balanced_order(trainset, self.seed)
+            trainset, where = [trainset[i] for i in order], [where[i] for i in order]
         self.attempts = []
         program = reset_copy(student)
         teachers = self._teachers(student, teacher, trainset, where, report)
@@ -267,12 +288,15 @@ class BootstrapFewShot(Optimizer):
             for name, demo in passed[index].demos.items():
                 chosen[name].append((demo, DemoOrigin("bootstrapped", where[index])))
         leftover = [(where[index], example) for index, example in enumerate(trainset) if index not in passed]
-        random.Random(self.seed).shuffle(leftover)
+        if not self.stratify:
+            random.Random(self.seed).shuffle(leftover)
         rng = random.Random(self.seed)
         for pairs in chosen.values():
             del pairs[self.max_bootstrapped_demos :]
             size = max(0, min(self.max_labeled_demos - len(pairs), len(leftover)))
-            pairs.extend((example, DemoOrigin("labeled", position)) for position, example in rng.sample(leftover, size))
+            # Stratified, the leftover is already in balanced order: its head covers the labels.
+            labeled = leftover[:size] if self.stratify else rng.sample(leftover, size)
+            pairs.extend((example, DemoOrigin("labeled", position)) for position, example in labeled)
         return install_demos(program, chosen, report.optimizer)
 
 

@@ -59,6 +59,9 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
     evaluation, `best` the winner. The bootstrap options are BootstrapFewShot's;
     `stop_at_score` ends the search once a candidate reaches it; `seed` offsets
     every candidate's seed; `concurrency` is used by teacher runs and scoring alike.
+    `stratify` is BootstrapFewShot's: with it (the default) each random candidate's
+    bootstrap orders the trainset by label in turn under that candidate's seed
+    (DSPy shuffles the trainset per candidate instead); False is DSPy's behaviour.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         *,
         seed: int = 0,
         concurrency: int = 8,
+        stratify: bool = True,
         progress: bool | None = None,
     ) -> None:
         if not callable(metric):
@@ -93,6 +97,7 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         self.stop_at_score = stop_at_score
         self.metric_threshold = metric_threshold
         self.seed = seed
+        self.stratify = bool(stratify)
         self.concurrency = concurrency
         self.progress = progress
         # Checks the bootstrap options once, before anything runs.
@@ -100,7 +105,7 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         self.candidates: list[Candidate] = []
         self.best: Candidate | None = None
 
-    def _bootstrapper(self, size: int) -> BootstrapFewShot:
+    def _bootstrapper(self, size: int, seed: int = 0) -> BootstrapFewShot:
         return BootstrapFewShot(
             self.metric,
             self.metric_threshold,
@@ -109,7 +114,8 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
             max_rounds=self.max_rounds,
             max_errors=self.max_errors,
             teacher_settings=self.teacher_settings,
-            seed=self.seed,
+            seed=self.seed + seed,
+            stratify=self.stratify,
             concurrency=self.concurrency,
             progress=self.progress,
         )
@@ -213,7 +219,8 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         order = list(range(len(trainset)))
         random.Random(self.seed + seed).shuffle(order)
         size = random.Random(self.seed + seed).randint(1, max(1, self.max_bootstrapped_demos))
-        optimizer = self._bootstrapper(size)
+        # Stratified, the bootstrap orders the examples itself: its seed, not the shuffle, makes each candidate's set.
+        optimizer = self._bootstrapper(size, seed + 1 if self.stratify else 0)
         program = await optimizer.acompile(
             student,
             trainset=[trainset[i] for i in order],

@@ -17,8 +17,7 @@ from typing import Any
 
 from dspex_lab import datasets
 from dspex_lab.adapters.base import Adapter
-from dspex_lab.adapters.json import JSONAdapter
-from dspex_lab.evaluation.evaluator import aevaluate
+from dspex_lab.evaluation.evaluator import DEFAULT_CONCURRENCY, aevaluate
 from dspex_lab.evaluation.result import EvaluationResult
 from dspex_lab.lm.base import BaseLM
 from dspex_lab.loop import run_sync
@@ -28,21 +27,14 @@ from dspex_lab.optimize.bootstrap import BootstrapFewShot
 from dspex_lab.settings import context, current_adapter
 
 DEFAULT_MODEL = "local/smollm2-135m"
-MAX_TOKENS = 64
-"""Room for any of the shipped tasks' answers; a reply that rambles stops here."""
-REPEAT_PENALTY = 1.1
-"""What llama-cpp-python's OpenAI-compatible server samples with unless told otherwise (over the
-last 64 tokens): it keeps a 135M model from echoing the label of the last demos in its prompt,
-which greedy decoding without it mostly does."""
 
 
 def embedded_lm(**options: Any) -> BaseLM:
-    """The story's default model: the embedded SmolLM2-135M, greedy, its cache off so every reply is
-    generated; `options` override the story's (`max_tokens`, `repeat_penalty`, `n_threads`, ...)."""
+    """The story's default model: the embedded SmolLM2-135M with the library's defaults, its cache off so
+    every reply is generated (and timed); `options` are passed to `dx.LM` (`n_threads`, `instances`, ...)."""
     from dspex_lab.lm.factory import LM
 
-    defaults: dict[str, Any] = {"max_tokens": MAX_TOKENS, "cache": False, "repeat_penalty": REPEAT_PENALTY}
-    return LM(DEFAULT_MODEL, **{**defaults, **options})
+    return LM(DEFAULT_MODEL, **{"cache": False, **options})
 
 
 @dataclass(slots=True)
@@ -149,20 +141,20 @@ def run_story(
     max_labeled_demos: int = 16,
     save_to: str | Path | None = None,
     progress: bool | None = None,
-    concurrency: int = 1,
+    concurrency: int = DEFAULT_CONCURRENCY,
     adapter: Adapter | None = None,
 ) -> Story:
     """Evaluate the task's program zero-shot, compile it with BootstrapFewShot, evaluate it again.
 
     - `lm`: the model; `embedded_lm()` when None (SmolLM2-135M, cache off, so the
       timings are those of real generation).
-    - `adapter`: how prompts are written and replies read; when None, JSONAdapter
-      for the embedded model (llama.cpp constrains its reply to the output
-      schema, so every reply parses) and the configured adapter for any other.
+    - `adapter`: how prompts are written and replies read; when None, the
+      configured one, else the model's own default (JSONAdapter for the embedded
+      model, ChatAdapter for others).
     - `dev_size`: score on the first `dev_size` dev examples (all when None).
     - `save_to`: write the compiled program there (JSON, `dx.load` reads it back).
-    - `concurrency`: examples in flight; the embedded model answers one call at a
-      time, so more only helps with an LM served over HTTP.
+    - `concurrency`: examples in flight (the embedded model answers as many at
+      once as it has copies, one per core by default).
     """
     return run_sync(
         arun_story(
@@ -188,7 +180,7 @@ async def arun_story(
     max_labeled_demos: int = 16,
     save_to: str | Path | None = None,
     progress: bool | None = None,
-    concurrency: int = 1,
+    concurrency: int = DEFAULT_CONCURRENCY,
     adapter: Adapter | None = None,
 ) -> Story:
     """The async form of `run_story`."""
@@ -199,7 +191,7 @@ async def arun_story(
     if lm is None:
         lm = embedded_lm()
     if adapter is None:
-        adapter = JSONAdapter() if lm.model == DEFAULT_MODEL else current_adapter()
+        adapter = current_adapter(lm)
     student = Predict(spec.signature)
     options: dict[str, Any] = {"concurrency": concurrency, "progress": progress}
     started = time.perf_counter()

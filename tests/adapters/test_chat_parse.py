@@ -115,3 +115,18 @@ def test_a_literal_value_outside_the_choices_is_an_error():
     signature = dx.Signature.parse('text -> label: Literal["a", "b"]')
     with pytest.raises(dx.AdapterParseError, match="'c' is not one of: a; b"):
         parse("[[ ## label ## ]]\nc", signature)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["[[ ## answer## ]]", "[[## answer ##]]", "[[ ## Answer ## ]]", "[[  ##  ANSWER  ##  ]]", "  [[ ##answer## ]]"],
+)
+def test_near_miss_markers_still_name_their_field(header):
+    reply = f"{header}\nParis\n\n[[ ## confidence ## ]]\n0.5\n\n[[ ## completed ## ]]"
+    assert parse(reply) == {"answer": "Paris", "confidence": 0.5}
+
+
+def test_a_near_miss_marker_never_invents_a_field():
+    reply = "[[ ## answers ## ]]\nParis\n\n[[ ## confidence ## ]]\n0.5"
+    with pytest.raises(dx.AdapterParseError, match=r"missing output field\(s\) \['answer'\]"):
+        parse(reply)

@@ -10,8 +10,9 @@ from dspex_lab.trace import events
 
 
 def bootstrap(metric, **options):
+    """BootstrapFewShot in trainset order (DSPy's), so each chart point is the training example it names."""
     return dx.BootstrapFewShot(
-        metric, max_bootstrapped_demos=2, max_labeled_demos=3, progress=False, concurrency=1, **options
+        metric, max_bootstrapped_demos=2, max_labeled_demos=3, progress=False, concurrency=1, stratify=False, **options
     )
 
 

@@ -46,14 +46,33 @@ def test_greedy_decoding_repeats_exactly_across_processes():
 
 
 @pytest.mark.local_model
-def test_concurrent_calls_are_serialized_and_give_the_sequential_replies():
-    lm = dx.LM("local/smollm2-135m", cache=False, max_tokens=16)
-    sequential = [lm(prompt).text for prompt in PROMPTS]
+def test_concurrent_calls_on_several_copies_give_the_replies_of_one_copy_in_turn():
+    one = dx.LM("local/smollm2-135m", cache=False, max_tokens=16, instances=1)
+    sequential = [one(prompt).text for prompt in PROMPTS * 2]
+    several = dx.LM("local/smollm2-135m", cache=False, max_tokens=16, instances=2)
 
     async def together():
-        return await asyncio.gather(*(lm.acall(prompt) for prompt in PROMPTS))
+        return await asyncio.gather(*(several.acall(prompt) for prompt in PROMPTS * 2))
 
     assert [reply.text for reply in asyncio.run(together())] == sequential
+    assert len(several.pool.engines) == 2
+
+
+def test_the_copies_default_to_one_per_core_and_bad_counts_are_refused():
+    assert dx.LM("local/smollm2-135m").instances == local.default_instances() >= 1
+    with pytest.raises(ValueError, match="instances must be a whole number >= 1, got 0"):
+        dx.LM("local/smollm2-135m", instances=0)
+
+
+def test_a_copy_that_fails_to_load_says_how_many_were_tried_and_how_to_lower_it(monkeypatch):
+    pool = local._Pool(local.model_path("smollm2-135m"), 4096, 1, 0, size=3)
+
+    def out_of_memory(*args):
+        raise ValueError("Failed to create llama_context")
+
+    monkeypatch.setattr(local, "_Engine", out_of_memory)
+    with pytest.raises(ConfigurationError, match=r"could not load copy 1 of 3 .*pass instances=1"):
+        pool.acquire()
 
 
 @pytest.mark.local_model
@@ -72,8 +91,8 @@ def test_a_shared_prompt_prefix_is_reused_and_replies_stay_those_of_a_fresh_mode
         longer,
         ask("The phone died."),
     ]
-    lm = dx.LM("local/smollm2-135m", cache=False, max_tokens=12)
-    engine = local._engine(lm.path, lm.n_ctx, lm.n_threads, lm.seed)
+    lm = dx.LM("local/smollm2-135m", cache=False, max_tokens=12, instances=1)
+    engine = lm.load().pool.engines[0]
     reused_before = engine.prefix_tokens_reused
 
     following = [lm(prompt).text for prompt in prompts]
@@ -117,10 +136,53 @@ def test_missing_weights_say_what_to_install(monkeypatch):
         dx.LM("local/tiny-test")
 
 
-def test_greedy_options_unless_the_call_says_otherwise():
-    assert local._options({}) == {"temperature": 0.0, "top_k": 1, "top_p": 1.0, "max_tokens": 256}
+def test_greedy_options_as_llama_cpp_server_samples_unless_the_call_says_otherwise():
+    assert local._options({}) == {
+        "temperature": 0.0,
+        "top_k": 1,
+        "top_p": 1.0,
+        "repeat_penalty": 1.1,
+        "max_tokens": 256,
+    }
     options = local._options({"temperature": 0.7, "stop": "END", "response_format": {"type": "json_object"}})
     assert options["temperature"] == 0.7
     assert options["stop"] == ["END"]
     assert options["response_format"] == {"type": "json_object"}
     assert "response_format" not in local._options({"response_format": {"type": "text"}})
+
+
+def calls_made(program: dx.Module, inputs: list[dict[str, str]]) -> tuple[int, list[dx.Prediction]]:
+    lm = dx.LM("local/smollm2-135m", cache=False, max_tokens=48)
+    with dx.context(lm=lm):
+        predictions = [program(**values) for values in inputs]
+    assert all("response_format" in entry.params for entry in lm.history)
+    return lm.usage.calls, predictions
+
+
+@pytest.mark.local_model
+def test_predict_with_a_typed_output_makes_one_call_per_example_on_the_default_adapter():
+    reviews = [{"review": "The soup was cold and bland."}, {"review": "A lovely stay, the staff were friendly."}]
+    calls, predictions = calls_made(dx.Predict("review -> sentiment: Literal['positive', 'negative']"), reviews)
+
+    assert calls == 2
+    assert {p.sentiment for p in predictions} <= {"positive", "negative"}
+
+
+@pytest.mark.local_model
+def test_chain_of_thought_with_a_typed_output_makes_one_call_per_example_on_the_default_adapter():
+    questions = [{"question": "What is 3 + 4?"}, {"question": "How many legs does a cat have?"}]
+    calls, predictions = calls_made(dx.ChainOfThought("question -> answer: int"), questions)
+
+    assert calls == 2
+    assert all(isinstance(p.answer, int) and p.reasoning for p in predictions)
+
+
+def test_free_text_fields_of_a_json_schema_cannot_start_with_the_prompts_placeholder():
+    schema = {
+        "type": "object",
+        "properties": {"topic": {"type": "string"}, "label": {"type": "string", "enum": ["a", "b"]}},
+    }
+    held = local._json_format({"type": "json_schema", "json_schema": {"schema": schema}})["schema"]
+
+    assert held["properties"]["topic"] == {"type": "string", "pattern": local.TEXT_PATTERN}
+    assert held["properties"]["label"] == {"type": "string", "enum": ["a", "b"]}

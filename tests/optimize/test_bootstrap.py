@@ -15,7 +15,9 @@ from .helpers import adder, demo_questions, exact, qa, question_of, sums, true_s
 
 
 def bootstrap(**options: Any) -> dx.BootstrapFewShot:
+    """BootstrapFewShot in DSPy's exact order (stratify=False) unless a test says otherwise."""
     options.setdefault("progress", False)
+    options.setdefault("stratify", False)
     return dx.BootstrapFewShot(exact, **options)
 
 
@@ -245,7 +247,13 @@ def test_a_threshold_keeps_only_traces_scoring_at_least_it():
     train = sums(6)
     wrong = {train[1].question, train[4].question}
     optimizer = dx.BootstrapFewShot(
-        closeness, metric_threshold=1.0, max_bootstrapped_demos=6, max_labeled_demos=0, progress=False, concurrency=1
+        closeness,
+        metric_threshold=1.0,
+        max_bootstrapped_demos=6,
+        max_labeled_demos=0,
+        progress=False,
+        concurrency=1,
+        stratify=False,
     )
 
     with dx.context(lm=adder(lambda q: q in wrong)):

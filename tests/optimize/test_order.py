@@ -1,0 +1,86 @@
+"""Stratified bootstrapping: the demos chosen do not depend on the trainset's order nor collapse onto one label."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import dspex_lab as dx
+from dspex_lab.optimize.order import balanced_order, label_key
+
+LABELS = ["positive", "negative", "neutral", "mixed"]
+
+
+def reviews(per_label: int = 6) -> list[dx.Example]:
+    """Reviews grouped by label, as a file sorted by label holds them."""
+    return [
+        dx.Example(review=f"review {n} that is {label}", sentiment=label).with_inputs("review")
+        for label in LABELS
+        for n in range(per_label)
+    ]
+
+
+def weak_teacher() -> dx.ScriptedLM:
+    """A teacher with a favourite answer: it says "positive" whatever the review."""
+    return dx.ScriptedLM(lambda messages: {"sentiment": "positive"})
+
+
+def labeled_right(example: dx.Example, prediction: Any, trace: Any = None) -> bool:
+    return prediction.sentiment == example.sentiment
+
+
+def compile_demos(trainset: list[dx.Example], **options: Any) -> list[dict[str, Any]]:
+    optimizer = dx.BootstrapFewShot(
+        labeled_right, max_bootstrapped_demos=4, max_labeled_demos=8, progress=False, **options
+    )
+    with dx.context(lm=weak_teacher()):
+        program = optimizer.compile(dx.Predict("review -> sentiment"), trainset=trainset)
+    return [dict(demo) for demo in program.demos]
+
+
+def test_the_balanced_order_deals_the_labels_in_turn_and_ignores_the_given_order():
+    grouped = reviews()
+    shuffled = grouped[:]
+    random.Random(3).shuffle(shuffled)
+
+    first = [grouped[i] for i in balanced_order(grouped, seed=0)]
+    second = [shuffled[i] for i in balanced_order(shuffled, seed=0)]
+
+    assert first == second
+    assert {label_key(example) for example in first[:4]} == {label_key(example) for example in grouped[::6]}
+    assert [grouped[i] for i in balanced_order(grouped, seed=1)] != first
+
+
+def test_the_demos_chosen_are_the_same_for_a_shuffled_and_a_sorted_trainset():
+    grouped = reviews()
+    shuffled = grouped[:]
+    random.Random(7).shuffle(shuffled)
+
+    assert compile_demos(grouped) == compile_demos(shuffled)
+
+
+def test_a_weak_teacher_and_a_sorted_trainset_do_not_leave_every_demo_with_one_label():
+    demos = compile_demos(reviews())
+
+    assert {demo["sentiment"] for demo in demos} == set(LABELS)
+
+
+def test_dspy_demo_counts_hold_bootstrapped_first_then_labeled_up_to_max_labeled_demos():
+    optimizer = dx.BootstrapFewShot(labeled_right, max_bootstrapped_demos=4, max_labeled_demos=16, progress=False)
+    with dx.context(lm=dx.ScriptedLM(lambda messages: {"sentiment": "positive"})):
+        optimizer.compile(dx.Predict("review -> sentiment"), trainset=reviews())
+
+    origins = [origin.origin for origin in optimizer.report.demos["self"]]
+    assert origins == ["bootstrapped"] * 4 + ["labeled"] * 12
+
+
+def test_stratify_false_is_dspys_order_the_first_passing_examples_of_the_trainset():
+    grouped = reviews()
+    optimizer = dx.BootstrapFewShot(
+        labeled_right, max_bootstrapped_demos=4, max_labeled_demos=4, stratify=False, progress=False, concurrency=1
+    )
+    with dx.context(lm=weak_teacher()):
+        program = optimizer.compile(dx.Predict("review -> sentiment"), trainset=grouped)
+
+    assert [o.train_index for o in optimizer.report.demos["self"]] == [0, 1, 2, 3]
+    assert {demo.sentiment for demo in program.demos} == {"positive"}
