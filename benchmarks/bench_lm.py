@@ -4,9 +4,12 @@ Against the loopback provider server in its own process (zero latency, the same
 request every time), through a whole program call (`dx.Predict` to Prediction)
 with the default settings (tracing on). A bare `http.client` keep-alive call to
 the same server is measured in the same run as the floor. Each figure is the
-median of `--runs` runs.
+median of `--runs` runs. With `--dspy-python` (the interpreter of a venv where
+DSPy is installed), DSPy's `dspy.Predict` is measured against the same server in
+the same run (benchmarks/dspy_side.py) and the ratios are printed.
 
     .venv/bin/python benchmarks/bench_lm.py
+    .venv/bin/python benchmarks/bench_lm.py --dspy-python /tmp/dspy-venv/bin/python
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import http.client
 import json
 import statistics
+import subprocess
 import tempfile
 import time
 
@@ -76,6 +80,7 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--in-flight", type=int, default=500)
+    parser.add_argument("--dspy-python", help="python of a venv with DSPy installed, to measure it side by side")
     args = parser.parse_args()
     dx.configure(cache_dir=tempfile.mkdtemp(prefix="bench_lm_"))
     runs = args.runs
@@ -112,6 +117,7 @@ def main() -> None:
         wall = time.perf_counter
         print(f"\ncache hit, program call to Prediction (median of {runs} x {args.hits} calls):")
         memory_us = median_of(runs, hit, args.hits, wall)
+        memory_cpu_us = median_of(runs, hit, args.hits, cpu)
         with events.use_store(None):
             memory_untraced_us = median_of(runs, hit, args.hits, wall)
             lm_hit_us = median_of(runs, lambda: cached(messages), args.hits, wall)
@@ -120,8 +126,27 @@ def main() -> None:
         cache._memory.clear()
         disk_us = median_of(runs, hit, args.hits, wall)
         print(f"  from memory                  {memory_us:.0f} us  (tracing off: {memory_untraced_us:.0f} us)")
+        print(f"  from memory, client CPU      {memory_cpu_us:.0f} us")
         print(f"  from disk (SQLite)           {disk_us:.0f} us")
         print(f"  lm(messages) memory hit      {lm_hit_us:.0f} us  (tracing off)")
+
+        if args.dspy_python:
+            command = [args.dspy_python, "benchmarks/dspy_side.py", "--url", server.url]
+            command += ["--calls", str(args.calls), "--hits", str(args.hits), "--runs", str(runs)]
+            dspy = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            print(f"\nDSPy {dspy['version']}, same program, same server, this run:")
+            print(
+                f"  uncached, client CPU per program call  {dspy['uncached_cpu_us'] / 1000:.3f} ms "
+                f"(ours {program_us / 1000:.3f} ms: {dspy['uncached_cpu_us'] / program_us:.1f}x less)"
+            )
+            print(
+                f"  cache hit, program call                {dspy['cached_us']:.0f} us "
+                f"(ours {memory_us:.0f} us: {dspy['cached_us'] / memory_us:.1f}x faster)"
+            )
+            print(
+                f"  cache hit, client CPU                  {dspy['cached_cpu_us']:.0f} us "
+                f"(ours {memory_cpu_us:.0f} us: {dspy['cached_cpu_us'] / memory_cpu_us:.1f}x less)"
+            )
 
     latency = 0.5
     ok, failed, seconds, _ = in_flight(args.in_flight, latency)

@@ -6,8 +6,9 @@ Against the loopback provider server (its own process), prints for each transpor
 - client CPU per request for sequential calls with no latency (a single program call).
 
 Transports: httpx's own async client, httpx over the aiohttp transport
-(httpx-aiohttp), aiohttp directly, and (sequential only) a bare http.client
-keep-alive connection. Figures are medians of `--runs` runs.
+(httpx-aiohttp), aiohttp directly, and (sequential only) the synchronous ones:
+httpx.Client, dspex_lab's blocking pool (what a synchronous LM call uses) and a
+bare http.client keep-alive connection. Figures are medians of `--runs` runs.
 
     .venv/bin/python benchmarks/bench_transport.py
 """
@@ -25,6 +26,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from dspex_lab.lm.blocking import BlockingPool
 from dspex_lab.testing import ProviderServer
 
 BODY = json.dumps(
@@ -96,6 +98,27 @@ def bare_http_client(port: int, n: int) -> float:
     return (time.process_time() - cpu) / n * 1000
 
 
+def blocking_pool(url: str, n: int) -> float:
+    pool = BlockingPool()
+    for _ in range(100):
+        json.loads(pool.post(url, HEADERS, BODY, 60).body)
+    cpu = time.process_time()
+    for _ in range(n):
+        json.loads(pool.post(url, HEADERS, BODY, 60).body)
+    pool.close()
+    return (time.process_time() - cpu) / n * 1000
+
+
+def httpx_sync(url: str, n: int) -> float:
+    with httpx.Client(timeout=60) as client:
+        for _ in range(100):
+            json.loads(client.post(url, content=BODY, headers=HEADERS).content)
+        cpu = time.process_time()
+        for _ in range(n):
+            json.loads(client.post(url, content=BODY, headers=HEADERS).content)
+        return (time.process_time() - cpu) / n * 1000
+
+
 TRANSPORTS = {
     "httpx (own pool)": lambda url, n, c: run_httpx(httpx_native, url, n, c),
     "httpx over aiohttp": lambda url, n, c: run_httpx(httpx_over_aiohttp, url, n, c),
@@ -130,6 +153,9 @@ def main() -> None:
         url = server.url + PATH
         for name, run in TRANSPORTS.items():
             cpu = statistics.median(asyncio.run(run(url, args.sequential, 1))[1] for _ in range(args.runs))
+            print(f"{name:<22}{cpu:>12.3f}")
+        for name, sync in (("httpx.Client (sync)", httpx_sync), ("blocking pool (sync)", blocking_pool)):
+            cpu = statistics.median(sync(url, args.sequential) for _ in range(args.runs))
             print(f"{name:<22}{cpu:>12.3f}")
         cpu = statistics.median(bare_http_client(server.port, args.sequential) for _ in range(args.runs))
         print(f"{'http.client (bare)':<22}{cpu:>12.3f}")

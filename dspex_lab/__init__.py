@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "LM": "dspex_lab.lm.factory",
     "inspect_history": "dspex_lab.lm.history",
     "track_usage": "dspex_lab.lm.usage",
+    "streamify": "dspex_lab.streaming",
+    "StreamChunk": "dspex_lab.streaming",
     # evaluation
     "evaluate": "dspex_lab.evaluation.evaluator",
     "aevaluate": "dspex_lab.evaluation.evaluator",
@@ -153,6 +155,7 @@ if TYPE_CHECKING:
     from dspex_lab.prediction import Prediction
     from dspex_lab.settings import configure, context
     from dspex_lab.signature import InputField, OutputField, Signature
+    from dspex_lab.streaming import StreamChunk, streamify
     from dspex_lab.trace.flow import get_message_flow
     from dspex_lab.trace.query import get_events
     from dspex_lab.trace.timetravel import get_state_at, get_state_history

@@ -1,11 +1,13 @@
 """Run coroutines from synchronous code: in a script, a worker thread, or a Jupyter cell.
 
-All synchronous entry points hand their coroutine to one private event loop
+Synchronous entry points that need an event loop (an evaluation, a provider
+without a synchronous path) hand their coroutine to one private event loop
 running in a daemon thread. That works whether or not the calling thread already
-runs a loop (a Jupyter kernel does), keeps one HTTP connection pool for all sync
-callers, and survives a kernel interrupt: KeyboardInterrupt in the waiting thread
-cancels the task, and whatever the coroutine returns while handling that
-cancellation (a partial evaluation, say) is returned to the caller.
+runs a loop (a Jupyter kernel does), and survives a kernel interrupt:
+KeyboardInterrupt in the waiting thread cancels the task, and whatever the
+coroutine returns while handling that cancellation (a partial evaluation, say)
+is returned to the caller. A synchronous HTTP LM call needs none of this: it
+sends from the calling thread (see `dspex_lab.lm.blocking`).
 
 The caller's contextvars (settings, trace run and span) travel with the task.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Coroutine
@@ -117,6 +120,81 @@ def _copy_outcome(task: asyncio.Task[T], target: concurrent.futures.Future[T]) -
         target.set_exception(exc)
     else:
         target.set_result(task.result())
+
+
+class _ThreadLoop:
+    """This thread's own event loop for `run_blocking`, closed when the thread ends."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        self.loop.close()
+
+
+_thread_loops = threading.local()
+_set_running_loop = asyncio.events._set_running_loop
+
+
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to its end in the calling thread, blocking it; for coroutines that mostly never wait.
+
+    A coroutine that never suspends (the usual LM call over a blocking transport)
+    runs with no event loop turning at all. When it does wait on the loop (a rate
+    limit, a breaker's cool-down), a loop of this thread's own runs until the
+    awaited future is done, then the coroutine goes on. A Ctrl-C during such a
+    wait is raised inside the coroutine, so its clean-up runs. Works in a thread
+    whose own loop is running (a Jupyter cell), which it blocks, as `run_sync` does.
+    """
+    if in_background_loop():
+        coro.close()
+        raise RuntimeError(
+            "a synchronous dspex_lab call was made from inside an async task; "
+            "use the async form instead (for example `await program.acall(...)`)"
+        )
+    holder = getattr(_thread_loops, "holder", None)
+    if holder is None:
+        holder = _thread_loops.holder = _ThreadLoop()
+    loop = holder.loop
+    outer = asyncio._get_running_loop()
+    failure: BaseException | None = None
+    while True:
+        _set_running_loop(loop)
+        try:
+            waited = coro.send(None) if failure is None else coro.throw(failure)
+        except StopIteration as done:
+            return done.value
+        finally:
+            _set_running_loop(outer)
+        failure = None
+        if waited is None:
+            continue  # a bare yield (asyncio.sleep(0)): go on at once
+        _set_running_loop(None)
+        waiter = loop.create_task(asyncio.wait((waited,)))
+        try:
+            loop.run_until_complete(waiter)
+        except BaseException as exc:  # Ctrl-C while waiting: raised inside the coroutine
+            failure = exc
+            waiter.cancel()
+            waited.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(waiter)  # let the cancellation finish
+        finally:
+            _set_running_loop(outer)
+
+
+async def on_private_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro` run on the private loop, from any event loop (at once when already on it).
+
+    For objects bound to one loop (an httpx.AsyncClient's connections). Cancelling
+    the caller cancels the task on the private loop.
+    """
+    if in_background_loop():
+        return await coro
+    future = asyncio.run_coroutine_threadsafe(coro, background_loop())
+    return await asyncio.wrap_future(future)
 
 
 _workers: concurrent.futures.ThreadPoolExecutor | None = None

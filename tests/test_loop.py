@@ -8,7 +8,7 @@ import pytest
 
 import dspex_lab as dx
 from dspex_lab import settings
-from dspex_lab.loop import in_background_loop, run_sync
+from dspex_lab.loop import in_background_loop, run_blocking, run_sync
 
 
 def test_a_sync_call_works_while_another_loop_runs_in_this_thread():
@@ -86,3 +86,64 @@ def _run_with_sigint(make_work, started):
     finally:
         sender.join()
         signal.signal(signal.SIGINT, previous)
+
+
+def test_run_blocking_runs_a_coroutine_that_never_waits_in_this_thread_without_a_loop():
+    async def work():
+        return threading.current_thread().name
+
+    assert run_blocking(work()) == threading.current_thread().name
+
+
+def test_run_blocking_waits_on_a_loop_of_this_threads_own_when_the_coroutine_waits():
+    async def work():
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        loop.call_soon(ready.set)
+        await ready.wait()
+        await asyncio.sleep(0)
+        return "done after waiting"
+
+    assert run_blocking(work()) == "done after waiting"
+    assert asyncio.run(asyncio.sleep(0, result="a loop still runs here")) == "a loop still runs here"
+
+
+def test_run_blocking_works_inside_a_running_loop_like_a_notebook_cell():
+    async def inner():
+        await asyncio.sleep(0.001)
+        return 42
+
+    async def cell():
+        return run_blocking(inner())
+
+    assert asyncio.run(cell()) == 42
+
+
+def test_an_interrupt_while_run_blocking_waits_is_raised_inside_the_coroutine():
+    started = threading.Event()
+    seen = []
+
+    async def work():
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except KeyboardInterrupt:
+            seen.append("cleaned up")
+            raise
+
+    main = threading.get_ident()
+
+    def deliver():
+        started.wait()
+        signal.pthread_kill(main, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sender = threading.Thread(target=deliver)
+    sender.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_blocking(work())
+    finally:
+        sender.join()
+        signal.signal(signal.SIGINT, previous)
+    assert seen == ["cleaned up"]

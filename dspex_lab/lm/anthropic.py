@@ -9,7 +9,9 @@ turns, `max_tokens` is required (default 4096 here), `stop` becomes
 input is the answer. Reply: content blocks (`text`, `tool_use`), `stop_reason`
 (end_turn, max_tokens, stop_sequence, tool_use, refusal), `usage.input_tokens` /
 `usage.output_tokens`. Errors: `{"type": "error", "error": {"type", "message"}}`;
-529 means overloaded and is retried.
+529 means overloaded and is retried. Streamed (`"stream": true`): `message_start` (input
+tokens), `content_block_delta` (`text_delta`, or `input_json_delta` for the forced tool),
+`message_delta` (stop reason, output tokens), `message_stop`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dspex_lab.errors import LMError
 from dspex_lab.lm.base import LMResponse, Message
 from dspex_lab.lm.http import HTTPLM
+from dspex_lab.lm.stream import StreamState
 from dspex_lab.lm.usage import Usage
 
 API_VERSION = "2023-06-01"
@@ -94,6 +98,40 @@ class AnthropicLM(HTTPLM):
             self.model,
             _FINISH.get(stop, stop),
         )
+
+    def read_event(self, event: str | None, data: str, state: StreamState) -> str:
+        message = json.loads(data)
+        kind = message["type"]
+        if kind == "content_block_delta":
+            delta = message["delta"]
+            return delta.get("text") or delta.get("partial_json") or ""
+        if kind == "message_start":
+            usage = message["message"].get("usage") or {}
+            state.prompt_tokens = (
+                (usage.get("input_tokens") or 0)
+                + (usage.get("cache_creation_input_tokens") or 0)
+                + (usage.get("cache_read_input_tokens") or 0)
+            )
+        elif kind == "message_delta":
+            stop = message.get("delta", {}).get("stop_reason")
+            if stop:
+                state.finish = stop
+            state.completion_tokens = (message.get("usage") or {}).get("output_tokens") or state.completion_tokens
+        elif kind == "error":
+            error = message["error"]
+            retryable = error.get("type") in ("overloaded_error", "api_error")
+            raise LMError(
+                f"{self.model} stopped streaming: {self.error_message(message)}",
+                provider=self.provider,
+                retryable=retryable and not state.texts,
+            )
+        return ""
+
+    def finish_stream(self, state: StreamState) -> LMResponse:
+        if state.finish == "refusal":
+            raise self.content_filtered("stop_reason=refusal")
+        usage = Usage(state.prompt_tokens, state.completion_tokens, calls=1)
+        return LMResponse(state.text, usage, self.model, _FINISH.get(state.finish or "", state.finish))
 
     def error_message(self, data: Any) -> str | None:
         error = data["error"]

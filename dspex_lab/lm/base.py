@@ -7,13 +7,16 @@ happens here, once for every provider:
     cache lookup -> circuit breaker (new calls only) -> rate limiter -> provider -> retry with backoff
                  -> cost -> cache store -> trace span, history, usage totals
 
-`lm(messages)` serves a cache hit in the calling thread and hands only misses
-to the private event loop; `await lm.acall(messages)` runs in the caller's loop.
-Both emit the same `LMRequest` / `LMResponse` span.
+`lm(messages)` runs in the calling thread when the provider has a synchronous
+path (the HTTP providers over the default transport): the pipeline is the same
+coroutine, run by `dspex_lab.loop.run_blocking` with no loop turning unless it
+waits. Other providers hand a miss to the private event loop. `await lm.acall(messages)`
+runs in the caller's loop. All emit the same `LMRequest` / `LMResponse` span.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -26,8 +29,9 @@ from dspex_lab.lm.history import HistoryEntry, excerpt, inspect_history, remembe
 from dspex_lab.lm.pricing import Price, cost, price_of
 from dspex_lab.lm.rate_limit import RateLimiter
 from dspex_lab.lm.retry import RetryPolicy
+from dspex_lab.lm.stream import TextSink, current_listener
 from dspex_lab.lm.usage import Usage, record
-from dspex_lab.loop import run_sync
+from dspex_lab.loop import run_blocking, run_sync
 from dspex_lab.options import check_number
 from dspex_lab.trace import events, schema
 
@@ -49,6 +53,9 @@ CONSTRUCTOR_OPTIONS = frozenset(
         "price",
         "headers",
         "max_reply_bytes",
+        "http_client",
+        "proxy",
+        "verify",
     }
 )
 """Client options fixed when the LM is made; passing one per call is an error."""
@@ -224,6 +231,8 @@ class BaseLM:
             response = self._lookup(cache, key) if key is not None else None
             if response is None:
                 response = await self._fetch(messages, params, cache, key, span)
+            elif (listener := current_listener()) is not None:
+                listener()(response.text)
             self._finish(span, response)
         self._account(messages, params, response)
         return response
@@ -231,13 +240,19 @@ class BaseLM:
     def __call__(self, messages: list[Message] | str, **kwargs: Any) -> LMResponse:
         """The synchronous form of `acall`; works in scripts and in a running Jupyter kernel.
 
-        A cache hit is served right here; only a miss goes to the event loop.
+        A cache hit is served right here; a miss too when the provider has a
+        synchronous path, else it goes to the private event loop.
         """
         messages, params, cache, key = self._prepare(messages, kwargs)
         with self._span(messages, params) as span:
             response = self._lookup(cache, key) if key is not None else None
             if response is None:
-                response = run_sync(self._fetch(messages, params, cache, key, span))
+                if self._sync_path():
+                    response = run_blocking(self._fetch(messages, params, cache, key, span, blocking=True))
+                else:
+                    response = run_sync(self._fetch(messages, params, cache, key, span))
+            elif (listener := current_listener()) is not None:
+                listener()(response.text)
             self._finish(span, response)
         self._account(messages, params, response)
         return response
@@ -262,6 +277,38 @@ class BaseLM:
         behind the cache and the rest of the pipeline.
         """
         raise NotImplementedError(f"{type(self).__name__} must define `async def agenerate(self, messages, params)`")
+
+    def _sync_path(self) -> bool:
+        """True when `_generate_sync` can make the provider call in the calling thread."""
+        return False
+
+    def _generate_sync(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+        """The provider call from the calling thread (for providers whose `_sync_path()` is True)."""
+        raise NotImplementedError
+
+    async def _agenerate_stream(self, messages: list[Message], params: dict[str, Any], sink: TextSink) -> LMResponse:
+        """The provider call, its text going to `sink` as it arrives (here: all at once at the end)."""
+        response = await self.agenerate(messages, params)
+        sink(response.text)
+        return response
+
+    def _generate_stream_sync(self, messages: list[Message], params: dict[str, Any], sink: TextSink) -> LMResponse:
+        """`_agenerate_stream` from the calling thread."""
+        response = self._generate_sync(messages, params)
+        sink(response.text)
+        return response
+
+    async def _ask(
+        self, messages: list[Message], params: dict[str, Any], sink: TextSink | None, blocking: bool
+    ) -> LMResponse:
+        """One provider call: from this thread or awaited, streamed to `sink` or not."""
+        if blocking:
+            if sink is None:
+                return self._generate_sync(messages, params)
+            return self._generate_stream_sync(messages, params, sink)
+        if sink is None:
+            return await self.agenerate(messages, params)
+        return await self._agenerate_stream(messages, params, sink)
 
     # -- the pipeline -------------------------------------------------------------------------------
 
@@ -312,9 +359,18 @@ class BaseLM:
         cache: ResponseCache | None,
         key: str | None,
         span: events.Span,
+        blocking: bool = False,
     ) -> LMResponse:
+        """The provider call with breaker, limiter, retries, cost and cache store.
+
+        With `blocking`, the provider call and the retry waits block the calling
+        thread (see `dspex_lab.loop.run_blocking`).
+        """
         shared = self._shared
         breaker, limiter, retry = shared.breaker, shared.limiter, shared.retry
+        listener = current_listener()
+        sink = listener() if listener is not None else None
+        retry_sleep = _blocking_sleep if blocking and retry.sleep is asyncio.sleep else retry.sleep
         start = time.perf_counter()
         attempt = tries = 0
         wait_until: float | None = None
@@ -330,7 +386,7 @@ class BaseLM:
                 if limiter is not None:
                     grant = await limiter.acquire(_prompt_chars(messages), params.get("max_tokens"))
                 try:
-                    response = await self.agenerate(messages, params)
+                    response = await self._ask(messages, params, sink, blocking)
                 except LMError as error:
                     if limiter is not None and grant is not None:
                         limiter.settle(grant, 0, 0)
@@ -356,7 +412,7 @@ class BaseLM:
                         schema.LMRetry(attempt=attempt, delay_s=round(delay, 3), status=error.status, error=str(error)),
                         self.component,
                     )
-                    await retry.sleep(delay)
+                    await retry_sleep(delay)
                     continue
                 except BaseException:
                     if limiter is not None and grant is not None:
@@ -392,6 +448,8 @@ class BaseLM:
 
     @staticmethod
     def _finish(span: events.Span, response: LMResponse) -> None:
+        if span.span_id is None:
+            return  # not traced: nothing will read the end event's payload
         usage = response.usage
         if response.cache_hit:
             span.set(attempts=0)
@@ -410,6 +468,10 @@ class BaseLM:
         entry = HistoryEntry(messages, params, excerpt(response))
         self.history.append(entry)
         remember(entry)
+
+
+async def _blocking_sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _judge(breaker: CircuitBreaker, error: LMError) -> None:

@@ -27,10 +27,13 @@ def LM(model: str, **kwargs: Any) -> BaseLM:
     Keyword arguments are default sampling parameters (`temperature`,
     `max_tokens`, `stop`, ...) and client options (`api_key`, `api_base`,
     `timeout`, `cache`, `num_retries`, `rpm`, `tpm`, `circuit_threshold`,
-    `circuit_cooldown`, `price`, `max_reply_bytes`; for local models `n_ctx`,
-    `instances`, `n_threads`, `seed`). Numeric options are checked here: a NaN, an
-    infinity, a negative count or a string is refused naming the option.
-    API keys default to the provider's environment variable.
+    `circuit_cooldown`, `price`, `max_reply_bytes`; for HTTP providers `headers`,
+    `http_client` (an httpx.Client or AsyncClient to carry the requests), `proxy`
+    and `verify` (see `dspex_lab.lm.network`); for local models `n_ctx`,
+    `instances`, `n_threads`, `seed`). Numeric options are checked here: a NaN, an infinity,
+    a negative count or a string is refused naming the option.
+    API keys default to the provider's environment variable; proxies and CA
+    bundles to HTTPS_PROXY/HTTP_PROXY/NO_PROXY and SSL_CERT_FILE/REQUESTS_CA_BUNDLE.
     """
     if not isinstance(model, str) or "/" not in model:
         raise ConfigurationError(

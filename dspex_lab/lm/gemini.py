@@ -11,15 +11,19 @@ response format becomes `responseMimeType: application/json` plus
 `finishReason` (STOP, MAX_TOKENS, SAFETY...), `usageMetadata`; a blocked
 prompt has no candidates and a `promptFeedback.blockReason`. Errors:
 `{"error": {"code", "message", "status", "details"}}`, with the wait before a
-retry in a RetryInfo detail.
+retry in a RetryInfo detail. Streamed: `:streamGenerateContent?alt=sse`, one
+`GenerateContentResponse` per event, the finish reason and usage in the last.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from dspex_lab.errors import LMError
 from dspex_lab.lm.base import LMResponse, Message
 from dspex_lab.lm.http import HTTPLM
+from dspex_lab.lm.stream import StreamState
 from dspex_lab.lm.usage import Usage
 
 API_VERSION = "v1beta"
@@ -100,6 +104,37 @@ class GeminiLM(HTTPLM):
             self.model,
             _FINISH.get(finish, finish.lower() if finish else None),
         )
+
+    def stream_request(self, messages: list[Message], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        url = f"{self.api_base}/{API_VERSION}/models/{self.model_name}:streamGenerateContent?alt=sse"
+        return url, self.payload(messages, params)
+
+    def read_event(self, event: str | None, data: str, state: StreamState) -> str:
+        chunk = json.loads(data)
+        if "error" in chunk:
+            raise LMError(f"{self.model} stopped streaming: {self.error_message(chunk)}", provider=self.provider)
+        usage = chunk.get("usageMetadata") or {}
+        if usage:
+            state.prompt_tokens = usage.get("promptTokenCount") or state.prompt_tokens
+            state.completion_tokens = (usage.get("candidatesTokenCount") or 0) + (usage.get("thoughtsTokenCount") or 0)
+        candidates = chunk.get("candidates") or []
+        if not candidates:
+            state.blocked = (chunk.get("promptFeedback") or {}).get("blockReason") or state.blocked
+            return ""
+        candidate = candidates[0]
+        if candidate.get("finishReason"):
+            state.finish = candidate["finishReason"]
+        parts = (candidate.get("content") or {}).get("parts") or []
+        return "".join(part.get("text", "") for part in parts if not part.get("thought"))
+
+    def finish_stream(self, state: StreamState) -> LMResponse:
+        if state.blocked:
+            raise self.content_filtered(f"prompt blocked: {state.blocked}")
+        finish = state.finish
+        if finish in _BLOCKED:
+            raise self.content_filtered(f"finishReason={finish}")
+        usage = Usage(state.prompt_tokens, state.completion_tokens, calls=1)
+        return LMResponse(state.text, usage, self.model, _FINISH.get(finish or "", finish.lower() if finish else None))
 
     def error_message(self, data: Any) -> str | None:
         error = data["error"]

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from dspex_lab.errors import ConfigurationError, LMError
-from dspex_lab.lm import transport
+from dspex_lab.lm import http_stream, network, transport
 from dspex_lab.lm.base import BaseLM, LMResponse, Message
+from dspex_lab.lm.http_reply import HTTPReply, TransportError
 from dspex_lab.lm.retry import RETRYABLE_STATUSES
 from dspex_lab.lm.secret import Secret, redact_key, redact_text, resolve_key
+from dspex_lab.lm.stream import StreamState, TextSink
+from dspex_lab.loop import on_private_loop, run_in_worker
 from dspex_lab.options import check_number
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -40,7 +44,10 @@ class HTTPLM(BaseLM):
     `api_base` to the provider's public endpoint; `timeout` bounds each attempt,
     in seconds; `headers` are sent with every request; a reply body larger than
     `max_reply_bytes` (default 4 MiB) is refused with an LMError instead of
-    being read into memory.
+    being read into memory. `http_client=` an `httpx.Client` or
+    `httpx.AsyncClient` carries the requests instead of the default transport;
+    `proxy=` and `verify=` override the proxy and CA bundle read from the
+    environment (see `dspex_lab.lm.network`).
     """
 
     env_keys: ClassVar[tuple[str, ...]] = ()
@@ -57,6 +64,9 @@ class HTTPLM(BaseLM):
         timeout: float = 120.0,
         headers: Mapping[str, str] | None = None,
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        http_client: Any = None,
+        proxy: network.ProxyOption = None,
+        verify: network.Verify = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, **kwargs)
@@ -69,6 +79,24 @@ class HTTPLM(BaseLM):
         self.extra_headers = dict(headers or {})
         self._api_key = resolve_key(api_key, self.env_keys)
         self._base_headers = {"Content-Type": "application/json", **self.static_headers, **self.extra_headers}
+        self._transport = transport.transport_for(http_client)
+        self._network = (proxy, verify)
+        self._route: network.Route | None = network.route(self.api_base, proxy, verify)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A user's httpx client and a TLS context stay with this process; a copy elsewhere
+        # uses the default transport and reads its route again.
+        state = super().__getstate__()
+        proxy, verify = self._network
+        state["_network"] = (proxy, verify if isinstance(verify, bool | str | os.PathLike) else True)
+        state["_transport"] = None
+        state["_route"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._transport = transport.default_transport()
+        self._route = network.route(self.api_base, *self._network)
 
     # -- what a provider defines ------------------------------------------------------------------
 
@@ -92,6 +120,18 @@ class HTTPLM(BaseLM):
     def retry_after_in_body(self, data: Any) -> float | None:
         return None
 
+    def stream_request(self, messages: list[Message], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The URL and body that ask for the reply as server-sent events."""
+        return self.url(), {**self.payload(messages, params), "stream": True}
+
+    def read_event(self, event: str | None, data: str, state: StreamState) -> str:
+        """Update `state` from one streamed event; the text it adds ("" if none)."""
+        raise NotImplementedError
+
+    def finish_stream(self, state: StreamState) -> LMResponse:
+        """The response a complete stream adds up to, or the LMError it means."""
+        raise NotImplementedError
+
     # -- the request --------------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
@@ -109,25 +149,63 @@ class HTTPLM(BaseLM):
             raise ConfigurationError(f"no API key for {self.model}: pass api_key=... or set {names}")
         return self._api_key
 
+    @property
+    def transport(self) -> transport.Transport:
+        """What carries this LM's requests (the default transport, or one around `http_client=`)."""
+        return self._transport
+
+    def _sync_path(self) -> bool:
+        return self._transport.sync_in_thread
+
     async def agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
         body = _dumps(self.payload(messages, params)).encode("utf-8")
         url = self.url()
         try:
-            reply = await transport.post(url, self._headers(), body, self.timeout, self.max_reply_bytes)
-        except transport.TransportError as exc:
-            if exc.kind == "too_large":
-                raise LMError(
-                    f"{self.provider} at {url} sent a reply larger than max_reply_bytes={self.max_reply_bytes:,} "
-                    f"({exc}); it was not read. Lower max_tokens, check api_base, or pass a larger "
-                    "max_reply_bytes= to dx.LM",
-                    provider=self.provider,
-                ) from None
-            what = {"timeout": "timed out", "truncated": "sent a cut-off reply", "connection": "could not be reached"}
-            raise LMError(
-                self._redact(f"{self.provider} at {url} {what[exc.kind]}: {exc}"),
+            reply = await self._transport.post(
+                url, self._headers(), body, self.timeout, self._route, self.max_reply_bytes
+            )
+        except TransportError as exc:
+            raise self._transport_error(url, exc) from None
+        return self._read(url, reply)
+
+    def _generate_sync(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+        body = _dumps(self.payload(messages, params)).encode("utf-8")
+        url = self.url()
+        try:
+            reply = self._transport.post_sync(
+                url, self._headers(), body, self.timeout, self._route, self.max_reply_bytes
+            )
+        except TransportError as exc:
+            raise self._transport_error(url, exc) from None
+        return self._read(url, reply)
+
+    async def _agenerate_stream(self, messages: list[Message], params: dict[str, Any], sink: TextSink) -> LMResponse:
+        if self._transport.private_loop_only:
+            return await on_private_loop(http_stream.astream(self, messages, params, sink))
+        if self._transport.blocking_only:
+            return await run_in_worker(http_stream.stream_sync, self, messages, params, sink)
+        return await http_stream.astream(self, messages, params, sink)
+
+    def _generate_stream_sync(self, messages: list[Message], params: dict[str, Any], sink: TextSink) -> LMResponse:
+        return http_stream.stream_sync(self, messages, params, sink)
+
+    def _transport_error(self, url: str, exc: TransportError) -> LMError:
+        if exc.kind == "too_large":
+            return LMError(
+                f"{self.provider} at {url} sent a reply larger than max_reply_bytes={self.max_reply_bytes:,} "
+                f"({exc}); it was not read. Lower max_tokens, check api_base, or pass a larger "
+                "max_reply_bytes= to dx.LM",
                 provider=self.provider,
-                retryable=True,
-            ) from None
+            )
+        what = {"timeout": "timed out", "truncated": "sent a cut-off reply", "connection": "could not be reached"}
+        return LMError(
+            self._redact(f"{self.provider} at {url} {what[exc.kind]}: {exc}"),
+            provider=self.provider,
+            retryable=True,
+        )
+
+    def _read(self, url: str, reply: HTTPReply) -> LMResponse:
+        """The response in a complete reply, or the LMError it means."""
         if reply.status != 200:
             raise self._status_error(reply)
         try:
@@ -157,7 +235,7 @@ class HTTPLM(BaseLM):
         response.text = redact_key(response.text, self._api_key)
         return response
 
-    def _status_error(self, reply: transport.HTTPReply) -> LMError:
+    def _status_error(self, reply: HTTPReply) -> LMError:
         status = reply.status
         try:
             data = json.loads(reply.body)

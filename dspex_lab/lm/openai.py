@@ -6,17 +6,21 @@
 Request: `{"model", "messages", ...sampling params}` to `{api_base}/chat/completions`
 with `Authorization: Bearer <key>`. Reply: `choices[0].message.content`,
 `choices[0].finish_reason`, `usage.prompt_tokens` / `usage.completion_tokens`.
-Errors: `{"error": {"message", "type", "code"}}`.
+Errors: `{"error": {"message", "type", "code"}}`. Streamed (`"stream": true`, with
+`stream_options.include_usage`): `chat.completion.chunk` events with `choices[0].delta.content`,
+usage in the last one, then `data: [DONE]`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from dspex_lab.errors import LMError
 from dspex_lab.lm.base import LMResponse, Message
 from dspex_lab.lm.http import HTTPLM
+from dspex_lab.lm.stream import StreamState
 from dspex_lab.lm.usage import Usage
 
 # Reasoning models take max_completion_tokens instead of max_tokens.
@@ -65,6 +69,34 @@ class OpenAILM(HTTPLM):
             self.model,
             finish,
         )
+
+    def stream_request(self, messages: list[Message], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        body = {**self.payload(messages, params), "stream": True, "stream_options": {"include_usage": True}}
+        return self.url(), body
+
+    def read_event(self, event: str | None, data: str, state: StreamState) -> str:
+        if data == "[DONE]":
+            return ""
+        chunk = json.loads(data)
+        if "error" in chunk:
+            raise LMError(f"{self.model} stopped streaming: {self.error_message(chunk)}", provider=self.provider)
+        usage = chunk.get("usage")
+        if usage:
+            state.prompt_tokens = usage.get("prompt_tokens") or 0
+            state.completion_tokens = usage.get("completion_tokens") or 0
+        choices = chunk.get("choices") or []
+        if not choices:
+            return ""
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            state.finish = choice["finish_reason"]
+        return (choice.get("delta") or {}).get("content") or ""
+
+    def finish_stream(self, state: StreamState) -> LMResponse:
+        if state.finish == "content_filter":
+            raise self.content_filtered("finish_reason=content_filter")
+        usage = Usage(state.prompt_tokens, state.completion_tokens, calls=1)
+        return LMResponse(state.text, usage, self.model, state.finish)
 
     def error_message(self, data: Any) -> str | None:
         error = data["error"]

@@ -1,16 +1,27 @@
-"""The HTTP transport: one seam, `post()`, over aiohttp.
+"""The HTTP transport: one seam between the LM clients and the bytes on the wire.
 
-Chosen by measurement (see BENCHMARKS.md, "LM client"): against a loopback
-server with 50 ms latency at 128 concurrent requests, aiohttp carried about
-2,000 req/s at 0.4 ms client CPU per request, where httpx's own pool fell to
-68 req/s and httpx over aiohttp reached about half of aiohttp alone. Swapping
-the transport means rewriting this file only.
+`Transport` is what an HTTP LM sends through: `await post(...)` from async
+code, `post_sync(...)` from a synchronous call, and `stream` / `stream_sync`
+for replies read as they arrive (server-sent events). Chosen by measurement
+(see BENCHMARKS.md, "LM client"):
+
+- `DefaultTransport`: async requests over aiohttp (about 2,000 req/s at 128 in
+  flight where httpx's own pool fell to 68 req/s), synchronous ones over a
+  small blocking HTTP/1.1 pool in the calling thread (`dspex_lab.lm.blocking`),
+  which costs less client CPU than a bare `http.client` call.
+- `HTTPXTransport`: the user's own `httpx.Client` or `httpx.AsyncClient`
+  (`dx.LM(..., http_client=...)`) for proxies with custom auth, mTLS, or
+  anything else httpx is configured for.
+
+Retry, rate limits, the circuit breaker, the cache and the trace sit around
+every transport (`dspex_lab.lm.base`). A subclass of `Transport` may carry the
+requests any other way.
 
 An aiohttp session belongs to one event loop, so there is one session per
-running loop: the private loop of `dspex_lab.loop` (all sync calls) and any loop
-an async caller runs (`asyncio.run` in a script, a test's loop). A session is
-closed when its loop shuts down its async generators (as `asyncio.run` does),
-or at interpreter exit for the private loop.
+running loop: the private loop of `dspex_lab.loop` and any loop an async caller
+runs (`asyncio.run` in a script, a test's loop). A session is closed when its
+loop shuts down its async generators (as `asyncio.run` does), or at interpreter
+exit for loops still running.
 """
 
 from __future__ import annotations
@@ -20,32 +31,157 @@ import atexit
 import re
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from dspex_lab.lm.blocking import pool
+from dspex_lab.lm.http_reply import Headers, HTTPReply, TransportError
+from dspex_lab.lm.network import Route, untrusted
 
 if TYPE_CHECKING:
     import aiohttp
 
-
-@dataclass(slots=True)
-class HTTPReply:
-    """A complete HTTP reply; `headers` is a case-insensitive mapping."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
+__all__ = ["DefaultTransport", "HTTPReply", "Headers", "Transport", "TransportError", "default_transport", "post"]
 
 _RECEIVED = re.compile(r"received (\d+) of (\d+) bytes")
 
+Stream = tuple[int, Mapping[str, str], Iterator[bytes]]
+AsyncStream = tuple[int, Mapping[str, str], AsyncIterator[bytes]]
 
-class TransportError(Exception):
-    """The request got no complete reply. `kind` is "timeout", "connection", "truncated" or "too_large"."""
 
-    def __init__(self, kind: str, message: str) -> None:
-        self.kind = kind
-        super().__init__(message)
+class Transport:
+    """How an HTTP LM's requests travel. Subclass it to carry them another way.
+
+    Every method raises `TransportError` when no complete reply arrives (kind
+    "timeout", "connection" or "truncated"), or when the body passes
+    `max_bytes` (kind "too_large"; the rest is not read into memory). `route`
+    is the proxy and TLS context the LM resolved (see `dspex_lab.lm.network`);
+    a transport built on a configured client may ignore it.
+    """
+
+    sync_in_thread: bool = False
+    """True when `post_sync` runs in the calling thread; otherwise sync calls go through the private loop."""
+
+    private_loop_only: bool = False
+    """True when requests must run on the private event loop (a client bound to one loop)."""
+
+    blocking_only: bool = False
+    """True when only the synchronous methods work (a blocking client): async callers run them in a thread."""
+
+    async def post(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+        route: Route | None = None,
+        max_bytes: int | None = None,
+    ) -> HTTPReply:
+        raise NotImplementedError
+
+    def post_sync(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+        route: Route | None = None,
+        max_bytes: int | None = None,
+    ) -> HTTPReply:
+        raise NotImplementedError
+
+    async def stream(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float, route: Route | None = None
+    ) -> AsyncStream:
+        """Status, headers and the body's chunks as they arrive; closing the iterator early closes the connection."""
+        raise NotImplementedError
+
+    def stream_sync(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float, route: Route | None = None
+    ) -> Stream:
+        raise NotImplementedError
+
+
+class DefaultTransport(Transport):
+    """aiohttp for async calls, the blocking keep-alive pool for synchronous ones."""
+
+    sync_in_thread = True
+
+    async def post(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+        route: Route | None = None,
+        max_bytes: int | None = None,
+    ) -> HTTPReply:
+        return await post(url, headers, body, timeout, route, max_bytes)
+
+    def post_sync(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+        route: Route | None = None,
+        max_bytes: int | None = None,
+    ) -> HTTPReply:
+        return pool.post(url, headers, body, timeout, route, max_bytes)
+
+    async def stream(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float, route: Route | None = None
+    ) -> AsyncStream:
+        import aiohttp
+
+        try:
+            response = await _sessions.get().post(url, data=body, headers=headers, **_options(timeout, route))
+        except Exception as exc:
+            raise _aiohttp_error(exc, url, timeout) from None
+        return response.status, response.headers, _aiohttp_chunks(response, url, timeout, aiohttp)
+
+    def stream_sync(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeout: float, route: Route | None = None
+    ) -> Stream:
+        return pool.stream(url, headers, body, timeout, route)
+
+    def __repr__(self) -> str:
+        return "DefaultTransport()"
+
+
+async def _aiohttp_chunks(response: Any, url: str, timeout: float, aiohttp: Any) -> AsyncIterator[bytes]:
+    complete = False
+    try:
+        async for chunk in response.content.iter_any():
+            yield chunk
+        complete = True
+    except Exception as exc:
+        raise _aiohttp_error(exc, url, timeout) from None
+    finally:
+        if complete:
+            response.release()
+        else:
+            response.close()  # a stream left early: the connection goes, never back to the pool
+
+
+_default = DefaultTransport()
+
+
+def default_transport() -> Transport:
+    """The transport LMs use unless given an `http_client=`."""
+    return _default
+
+
+def transport_for(http_client: Any) -> Transport:
+    """The transport for `http_client=`: an httpx client, a Transport, or None (the default)."""
+    if http_client is None:
+        return _default
+    if isinstance(http_client, Transport):
+        return http_client
+    from dspex_lab.lm.httpx_transport import HTTPXTransport
+
+    return HTTPXTransport(http_client)
 
 
 class _LoopSessions:
@@ -111,6 +247,7 @@ async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[Non
 
 _sessions = _LoopSessions()
 atexit.register(_sessions.close_all)
+atexit.register(pool.close)
 
 
 def session() -> aiohttp.ClientSession:
@@ -118,35 +255,40 @@ def session() -> aiohttp.ClientSession:
     return _sessions.get()
 
 
+def _options(timeout: float, route: Route | None) -> dict[str, Any]:
+    options: dict[str, Any] = {"timeout": _sessions.timeout(timeout)}
+    if route is not None:
+        if route.proxy is not None:
+            options["proxy"] = route.proxy
+        if route.ssl_context is not None:
+            options["ssl"] = route.ssl_context
+    return options
+
+
 async def post(
-    url: str, headers: Mapping[str, str], body: bytes, timeout: float, max_bytes: int | None = None
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    timeout: float,
+    route: Route | None = None,
+    max_bytes: int | None = None,
 ) -> HTTPReply:
-    """POST `body` to `url` and return the complete reply, or raise TransportError.
+    """POST `body` to `url` over the loop's aiohttp session; the complete reply, or TransportError.
 
     A reply body longer than `max_bytes` is not read on: TransportError "too_large".
     """
-    import aiohttp
-
     try:
-        async with _sessions.get().post(
-            url, data=body, headers=headers, timeout=_sessions.timeout(timeout)
-        ) as response:
+        async with _sessions.get().post(url, data=body, headers=headers, **_options(timeout, route)) as response:
             length = response.content_length
             if max_bytes is None or (length is not None and length <= max_bytes):
                 data = await response.read()
             else:
                 data = await _read_at_most(response, max_bytes)
             return HTTPReply(response.status, response.headers, data)
-    except TimeoutError:
-        raise TransportError("timeout", f"no complete reply within {timeout:g} s") from None
-    except aiohttp.ClientPayloadError as exc:
-        counts = _RECEIVED.search(str(exc))
-        detail = f" after {counts.group(1)} of {counts.group(2)} bytes" if counts else ""
-        raise TransportError("truncated", f"the connection closed{detail}, before the reply was complete") from None
-    except aiohttp.InvalidURL as exc:
-        raise ValueError(f"{url!r} is not a valid URL ({exc}); check api_base") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise TransportError("connection", f"{type(exc).__name__}: {exc}") from None
+    except TransportError:
+        raise
+    except Exception as exc:
+        raise _aiohttp_error(exc, url, timeout) from None
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
@@ -161,3 +303,21 @@ async def _read_at_most(response: aiohttp.ClientResponse, max_bytes: int) -> byt
             raise TransportError("too_large", f"the reply passed {max_bytes:,} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _aiohttp_error(exc: Exception, url: str, timeout: float) -> Exception:
+    import aiohttp
+
+    if isinstance(exc, TimeoutError):
+        return TransportError("timeout", f"no complete reply within {timeout:g} s")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        counts = _RECEIVED.search(str(exc))
+        detail = f" after {counts.group(1)} of {counts.group(2)} bytes" if counts else ""
+        return TransportError("truncated", f"the connection closed{detail}, before the reply was complete")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return untrusted(f"{exc.host}:{exc.port}", exc.certificate_error)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ValueError(f"{url!r} is not a valid URL ({exc}); check api_base")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return TransportError("connection", f"{type(exc).__name__}: {exc}")
+    return exc

@@ -10,6 +10,7 @@ client, not this server.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,6 +51,8 @@ class Response:
 
     `delay` postpones the reply; `truncate_at` sends only that many body bytes
     (with the full Content-Length) and then closes; `drop` closes without a reply.
+    With `chunks`, the body is sent in chunked encoding, one chunk every
+    `interval` seconds (server-sent events arrive this way).
     """
 
     status: int = 200
@@ -59,6 +62,8 @@ class Response:
     delay: float = 0.0
     truncate_at: int | None = None
     drop: bool = False
+    chunks: list[bytes] | None = None
+    interval: float = 0.0
 
 
 Handler = Callable[[Request], Response]
@@ -69,7 +74,7 @@ def encode_head(response: Response) -> bytes:
     lines = [
         f"HTTP/1.1 {response.status} {reason}",
         f"Content-Type: {response.content_type}",
-        f"Content-Length: {len(response.body)}",
+        "Transfer-Encoding: chunked" if response.chunks is not None else f"Content-Length: {len(response.body)}",
     ]
     lines.extend(f"{name}: {value}" for name, value in response.headers.items())
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -78,10 +83,17 @@ def encode_head(response: Response) -> bytes:
 class _Connection(asyncio.Protocol):
     """One client connection: parses requests in order, answers one at a time."""
 
-    __slots__ = ("buffer", "busy", "closed", "connections", "handler", "loop", "transport")
+    __slots__ = ("buffer", "busy", "closed", "connections", "handler", "loop", "on_cut", "transport")
 
-    def __init__(self, handler: Handler, loop: asyncio.AbstractEventLoop, connections: set[_Connection]) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        loop: asyncio.AbstractEventLoop,
+        connections: set[_Connection],
+        on_cut: Callable[[], None] | None = None,
+    ) -> None:
         self.handler = handler
+        self.on_cut = on_cut
         self.loop = loop
         self.connections = connections
         self.transport: asyncio.Transport | None = None
@@ -135,6 +147,10 @@ class _Connection(asyncio.Protocol):
             return
         body = bytes(buffer[end + 4 : end + 4 + length])
         del buffer[: end + 4 + length]
+        if target.startswith(("http://", "https://")):
+            # The absolute form a client sends through a proxy (RFC 9112 3.2.2: servers accept it).
+            slash = target.find("/", target.find("//") + 2)
+            target = target[slash:] if slash >= 0 else "/"
         path, _, query = target.partition("?")
         keep_alive = headers.get("connection", "").lower() != "close"
         try:
@@ -160,13 +176,37 @@ class _Connection(asyncio.Protocol):
             transport.close()
             return
         head = encode_head(response)
+        if response.chunks is not None:
+            transport.write(head)
+            self._send_chunk(response, 0, keep_alive)
+            return
         if response.truncate_at is not None:
             transport.write(head + response.body[: response.truncate_at])
             transport.close()
             return
         transport.write(head + response.body)
-        if not keep_alive:
-            transport.close()
+        self._done(keep_alive)
+
+    def _send_chunk(self, response: Response, index: int, keep_alive: bool) -> None:
+        """Write chunk `index` of a streamed reply and schedule the next; notice a client that left."""
+        transport = self.transport
+        chunks = response.chunks or []
+        if self.closed or transport is None or transport.is_closing():
+            if self.on_cut is not None:
+                self.on_cut()
+            return
+        if index == len(chunks):
+            transport.write(b"0\r\n\r\n")
+            self._done(keep_alive)
+            return
+        chunk = chunks[index]
+        if chunk:  # an empty chunk would end the body
+            transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        self.loop.call_later(response.interval, self._send_chunk, response, index + 1, keep_alive)
+
+    def _done(self, keep_alive: bool) -> None:
+        if not keep_alive and self.transport is not None:
+            self.transport.close()
             return
         self.busy = False
         if self.buffer:
@@ -176,23 +216,31 @@ class _Connection(asyncio.Protocol):
 class HTTPServer:
     """Serves `handler` on 127.0.0.1 inside the running event loop."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, on_cut: Callable[[], None] | None = None) -> None:
         self.handler = handler
+        self.on_cut = on_cut
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_Connection] = set()
         self.port: int | None = None
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, ssl: ssl.SSLContext | None = None) -> int:
+        """Listen on `host:port` (0: a free port), over TLS when `ssl` is a server context; returns the port."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self.handler, loop, self._connections),
+            lambda: _Connection(self.handler, loop, self._connections, self.on_cut),
             host,
             port,
             backlog=4096,
             reuse_address=True,
+            ssl=ssl,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
+
+    def close_connections(self) -> None:
+        """Close every open client connection (the server keeps listening)."""
+        for connection in list(self._connections):
+            connection.close()
 
     async def stop(self) -> None:
         if self._server is None:

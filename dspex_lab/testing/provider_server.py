@@ -36,6 +36,7 @@ import http.client
 import json
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -95,9 +96,11 @@ class ProviderServer:
     """The loopback provider server; a context manager serving from a background thread.
 
     `responder` maps each `ProviderRequest` to the reply text (default:
-    `default_responder`); `latency` delays every reply (seconds); with `api_key`
+    `default_responder`); `latency` delays every reply (seconds); a streamed
+    reply sends one piece every `stream_interval` seconds; with `api_key`
     set, requests carrying another key get the provider's authentication error.
-    The last `record` requests are kept for `requests()`.
+    The last `record` requests are kept for `requests()`. With `ssl_context` (a
+    server-side `ssl.SSLContext`) it serves https, and `url` starts with https://.
     """
 
     def __init__(
@@ -107,6 +110,8 @@ class ProviderServer:
         latency: float = 0.0,
         api_key: str | None = None,
         record: int = 1000,
+        ssl_context: ssl.SSLContext | None = None,
+        stream_interval: float = 0.0,
     ) -> None:
         if isinstance(responder, str):
             responder = load_responder(responder)
@@ -118,16 +123,21 @@ class ProviderServer:
         self._outage: tuple[float, int] | None = None  # (until, status) on self.clock
         self.served = 0
         self._records: deque[dict[str, Any]] = deque(maxlen=record)
-        self._http = HTTPServer(self.handle)
+        self.stream_interval = stream_interval
+        self.streams_cut = 0
+        self._cut = threading.Event()
+        self._http = HTTPServer(self.handle, on_cut=self._stream_cut)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
+        self.ssl_context = ssl_context
 
     @property
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("the server is not running: use `with ProviderServer() as server:` first")
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     # -- faults and records: the same methods on the in-process and the spawned server
 
@@ -152,6 +162,30 @@ class ProviderServer:
         """The recorded provider requests, oldest first: at (server clock), tokens (of the reply), provider, path,
         headers, body, fault."""
         return list(self._records)
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now."""
+        return len(self._http._connections)
+
+    def close_connections(self) -> None:
+        """Close every client connection, as a server does with idle keep-alive ones."""
+        loop = self._loop
+        if loop is None:
+            return
+
+        async def close() -> None:
+            self._http.close_connections()
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=30)
+
+    def _stream_cut(self) -> None:
+        self.streams_cut += 1
+        self._cut.set()
+
+    def wait_for_cut_stream(self, timeout: float = 10.0) -> bool:
+        """Wait until a client has closed a connection in the middle of a streamed reply; whether one did."""
+        return self._cut.wait(timeout)
 
     def reset(self) -> None:
         """Forget recorded requests and faults."""
@@ -232,6 +266,14 @@ class ProviderServer:
         else:
             reply = shape_reply(parsed, self.responder(parsed))
         entry["tokens"] = reply.prompt_tokens + reply.completion_tokens
+        if wire.wants_stream(request.path, body):
+            return Response(
+                200,
+                content_type="text/event-stream",
+                delay=delay,
+                chunks=wire.stream(parsed, reply, serial),
+                interval=self.stream_interval,
+            )
         payload = _json(wire.reply(parsed, reply, serial))
         if fault is not None and fault.kind == "malformed":
             return Response(200, payload[: len(payload) // 2], delay=delay)
@@ -307,7 +349,8 @@ class ProviderServer:
         thread = threading.Thread(target=loop.run_forever, name="loopback-provider", daemon=True)
         thread.start()
         self._loop, self._thread = loop, thread
-        self.port = asyncio.run_coroutine_threadsafe(self._http.start(), loop).result(timeout=30)
+        started = self._http.start(ssl=self.ssl_context)
+        self.port = asyncio.run_coroutine_threadsafe(started, loop).result(timeout=30)
         return self
 
     def stop(self) -> None:

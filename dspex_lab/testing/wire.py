@@ -11,6 +11,12 @@ replies and errors the way the provider documents them:
   content blocks, `stop_reason`, errors as `{"type": "error", "error": {"type", "message"}}`.
 - Gemini generateContent: `POST /v1beta/models/{model}:generateContent`, `contents`/`parts`,
   `systemInstruction`, `generationConfig`, errors as `{"error": {"code", "message", "status"}}`.
+
+Each also streams, as server-sent events, the way the provider does: OpenAI with
+`"stream": true` (`chat.completion.chunk` deltas, usage last with
+`stream_options.include_usage`, then `data: [DONE]`), Anthropic with `"stream": true`
+(`message_start`, `content_block_delta`, `message_delta`, `message_stop`), Gemini at
+`:streamGenerateContent?alt=sse` (a `GenerateContentResponse` per piece).
 """
 
 from __future__ import annotations
@@ -76,6 +82,20 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
+_PIECES = re.compile(r"\S+\s*|\s+")
+
+
+def text_pieces(text: str) -> list[str]:
+    """`text` cut into the pieces a stream sends (a word and the space after it); they join back to `text`."""
+    return _PIECES.findall(text)
+
+
+def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
+    """One server-sent event."""
+    line = f"event: {event}\n" if event else ""
+    return (line + "data: " + json.dumps(data, separators=(",", ":")) + "\n\n").encode()
+
+
 def _text_of(content: Any, where: str) -> str:
     """Text of a message content: a string or a list of text parts/blocks."""
     if isinstance(content, str):
@@ -128,6 +148,14 @@ class WireFormat:
         raise NotImplementedError
 
     def error(self, status: int, message: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def wants_stream(self, path: str, body: dict[str, Any]) -> bool:
+        """True when the request asks for the reply as server-sent events."""
+        return body.get("stream") is True
+
+    def stream(self, request: ProviderRequest, reply: Reply, serial: int) -> list[bytes]:
+        """The reply as the provider streams it: server-sent events, one piece of text each."""
         raise NotImplementedError
 
     def default_error_message(self, status: int, request: ProviderRequest | None) -> str:
@@ -218,6 +246,31 @@ class OpenAIWire(WireFormat):
             },
             "system_fingerprint": "fp_loopback",
         }
+
+    def stream(self, request: ProviderRequest, reply: Reply, serial: int) -> list[bytes]:
+        finish = {"stop_sequence": "stop"}.get(reply.finish, reply.finish)
+        head = {
+            "id": f"chatcmpl-loopback{serial}",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000 + serial,
+            "model": request.model,
+        }
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+            return _sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]})
+
+        events = [chunk({"role": "assistant", "content": ""})]
+        events += [chunk({"content": piece}) for piece in text_pieces(reply.text)]
+        events.append(chunk({}, finish))
+        if (request.params.get("stream_options") or {}).get("include_usage"):
+            usage = {
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+            }
+            events.append(_sse({**head, "choices": [], "usage": usage}))
+        events.append(b"data: [DONE]\n\n")
+        return events
 
     def error(self, status: int, message: str) -> dict[str, Any]:
         kind, code = _OPENAI_ERROR_TYPES.get(status, ("server_error", None))
@@ -311,6 +364,33 @@ class AnthropicWire(WireFormat):
             "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
         }
 
+    def stream(self, request: ProviderRequest, reply: Reply, serial: int) -> list[bytes]:
+        whole = self.reply(request, reply, serial)
+        message = {**whole, "content": [], "stop_reason": None, "stop_sequence": None}
+        message["usage"] = {"input_tokens": reply.prompt_tokens, "output_tokens": 1}
+        events = [_sse({"type": "message_start", "message": message}, "message_start")]
+        for index, block in enumerate(whole["content"]):
+            if block["type"] == "tool_use":
+                start = {**block, "input": {}}
+                pieces = text_pieces(json.dumps(block["input"]))
+                deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in pieces]
+            else:
+                start = {"type": "text", "text": ""}
+                deltas = [{"type": "text_delta", "text": piece} for piece in text_pieces(block["text"])]
+            events.append(
+                _sse({"type": "content_block_start", "index": index, "content_block": start}, "content_block_start")
+            )
+            events += [
+                _sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
+                for delta in deltas
+            ]
+            events.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+        delta = {"stop_reason": whole["stop_reason"], "stop_sequence": whole["stop_sequence"]}
+        usage = {"output_tokens": reply.completion_tokens}
+        events.append(_sse({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta"))
+        events.append(_sse({"type": "message_stop"}, "message_stop"))
+        return events
+
     def error(self, status: int, message: str) -> dict[str, Any]:
         kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
@@ -327,7 +407,7 @@ _GEMINI_STATUS = {
     504: "DEADLINE_EXCEEDED",
 }
 
-_GEMINI_PATH = re.compile(r"^/v1(?:beta)?/models/([^/:]+):generateContent$")
+_GEMINI_PATH = re.compile(r"^/v1(?:beta)?/models/([^/:]+):(?:stream)?[gG]enerateContent$")
 
 
 class GeminiWire(WireFormat):
@@ -395,6 +475,26 @@ class GeminiWire(WireFormat):
             "responseId": f"loopback{serial}",
         }
 
+    def wants_stream(self, path: str, body: dict[str, Any]) -> bool:
+        return path.endswith(":streamGenerateContent")
+
+    def stream(self, request: ProviderRequest, reply: Reply, serial: int) -> list[bytes]:
+        whole = self.reply(request, reply, serial)
+        pieces = text_pieces(reply.text) or [""]
+        events = []
+        for index, piece in enumerate(pieces):
+            candidate: dict[str, Any] = {"index": 0}
+            if piece:
+                candidate["content"] = {"parts": [{"text": piece}], "role": "model"}
+            chunk: dict[str, Any] = {"candidates": [candidate], "modelVersion": request.model}
+            if index == len(pieces) - 1:
+                candidate.update({k: v for k, v in whole["candidates"][0].items() if k != "content"})
+                chunk["usageMetadata"] = whole["usageMetadata"]
+            else:
+                chunk["usageMetadata"] = {"promptTokenCount": reply.prompt_tokens}
+            events.append(_sse(chunk))
+        return events
+
     def error(self, status: int, message: str) -> dict[str, Any]:
         return {"error": {"code": status, "message": message, "status": _GEMINI_STATUS.get(status, "UNKNOWN")}}
 
@@ -408,6 +508,6 @@ def route(path: str) -> WireFormat | None:
         return FORMATS["openai"]
     if path == "/v1/messages":
         return FORMATS["anthropic"]
-    if path.endswith(":generateContent"):
+    if path.endswith((":generateContent", ":streamGenerateContent")):
         return FORMATS["gemini"]
     return None

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import pickle
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -484,3 +486,56 @@ def test_a_client_for_a_new_provider_implements_agenerate_and_gets_the_pipeline(
     assert lm.usage.calls == 2
     kinds = [record["kind"] for record in trace_store.records()]
     assert kinds == ["lm.request", "lm.retry", "lm.response", "lm.request", "lm.response"]
+
+
+def test_a_synchronous_call_is_made_from_the_calling_thread(server, monkeypatch):
+    def no_hand_off(coro):
+        coro.close()
+        raise AssertionError("a synchronous HTTP call went through the private event loop")
+
+    monkeypatch.setattr("dspex_lab.lm.base.run_sync", no_hand_off)
+    lm = make_lm(server, cache=False)
+    assert lm(QUESTION).text.startswith("Reply ")
+
+
+def test_ctrl_c_during_a_synchronous_call_stops_it_and_its_connection_is_never_reused(server, trace_store):
+    lm = make_lm(server, cache=False, circuit_threshold=1)
+    arrived = threading.Event()
+
+    def slow_responder(request):
+        arrived.set()
+        return "the interrupted reply"
+
+    server.responder = slow_responder
+    server.inject("slow", delay=30)
+    main = threading.get_ident()
+
+    def deliver():
+        arrived.wait()
+        signal.pthread_kill(main, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sender = threading.Thread(target=deliver)
+    sender.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lm(QUESTION)
+    finally:
+        sender.join()
+        signal.signal(signal.SIGINT, previous)
+    assert lm_events(trace_store)[-1]["payload"]["status"] == "cancelled"
+    assert lm.circuit_breaker.state == "closed"
+    server.responder = lambda request: "the next reply"
+    assert lm(QUESTION).text == "the next reply"
+
+
+def test_rate_limits_are_shared_by_synchronous_and_async_callers(server):
+    lm = make_lm(server, cache=False, rpm=3)
+    lm(QUESTION)
+    asyncio.run(lm.acall(QUESTION))
+    worker = threading.Thread(target=lambda: lm(QUESTION))
+    worker.start()
+    worker.join()
+    # Three requests took the minute's three: a fourth waits until the first leaves the 60 s window.
+    limiter = lm.rate_limiter
+    assert 30 < limiter.reserve(0).at - limiter.clock() <= 60

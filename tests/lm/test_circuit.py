@@ -9,6 +9,8 @@ import pytest
 from dspex_lab.errors import CircuitOpenError
 from dspex_lab.lm.circuit import CircuitBreaker, CircuitWait, circuit_wait
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 def breaker(clock, changes=None) -> CircuitBreaker:
     return CircuitBreaker(

@@ -10,6 +10,8 @@ import dspex_lab as dx
 from dspex_lab.errors import LMError
 from dspex_lab.lm.gemini import GeminiLM
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "number"}}, "required": ["answer"]}
 FORMAT = {"type": "json_schema", "json_schema": {"name": "outputs", "schema": SCHEMA, "strict": True}}
 

@@ -13,6 +13,8 @@ from dspex_lab.lm.http import _retry_after
 from dspex_lab.testing import ProviderServer
 from dspex_lab.testing.http_server import Request, Response
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 KEY = "sk-http-test-key-9876543210"
 
 

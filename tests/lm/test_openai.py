@@ -7,6 +7,8 @@ import pytest
 import dspex_lab as dx
 from dspex_lab.errors import LMError
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
 FORMAT = {"type": "json_schema", "json_schema": {"name": "outputs", "schema": SCHEMA, "strict": True}}
 

@@ -7,6 +7,8 @@ import pytest
 from dspex_lab.errors import LMError
 from dspex_lab.lm.retry import RetryPolicy
 
+pytestmark = pytest.mark.usefixtures("each_transport")
+
 
 def retryable(status: int = 503, retry_after: float | None = None) -> LMError:
     return LMError("boom", status=status, retryable=True, retry_after=retry_after)

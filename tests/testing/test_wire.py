@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from dspex_lab.testing.wire import FORMATS, WireError, route
+from dspex_lab.lm.stream import SSEDecoder
+from dspex_lab.testing.wire import FORMATS, Reply, WireError, route
 
 USER = [{"role": "user", "content": "hello there"}]
 
@@ -107,3 +110,34 @@ def test_error_bodies_follow_each_provider():
         "error": {"type": "overloaded_error", "message": "busy"},
     }
     assert FORMATS["gemini"].error(503, "busy") == {"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}
+
+
+STREAMED = {
+    "openai": ("/v1/chat/completions", {"model": "m", "messages": USER, "stream": True}),
+    "anthropic": ("/v1/messages", {"model": "m", "max_tokens": 9, "messages": USER, "stream": True}),
+    "gemini": ("/v1beta/models/m:streamGenerateContent", {"contents": [{"parts": [{"text": "hello there"}]}]}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STREAMED))
+def test_a_streamed_reply_is_server_sent_events_whose_pieces_add_up_to_the_text(name):
+    path, body = STREAMED[name]
+    wire = route(path)
+    assert wire is FORMATS[name]
+    assert wire.wants_stream(path, body)
+    headers = {"anthropic-version": "2023-06-01"}
+    request = wire.parse(path, headers, "alt=sse", body)
+    events = SSEDecoder().feed(b"".join(wire.stream(request, Reply("one two three", "stop", 2, 3), 1)))
+    assert len(events) >= 3
+    pieces = []
+    for _, data in events:
+        if data == "[DONE]":
+            continue
+        chunk = json.loads(data)
+        if name == "openai":
+            pieces += [c["delta"].get("content") or "" for c in chunk["choices"]]
+        elif name == "anthropic":
+            pieces.append(chunk.get("delta", {}).get("text", ""))
+        else:
+            pieces += [p["text"] for c in chunk["candidates"] for p in c.get("content", {}).get("parts", [])]
+    assert "".join(pieces) == "one two three"
