@@ -25,9 +25,15 @@ _EXPORTS: dict[str, str] = {
     "load": "dspex_lab.modules.module",
     "Predict": "dspex_lab.modules.predict",
     "ChainOfThought": "dspex_lab.modules.chain_of_thought",
+    "ReAct": "dspex_lab.modules.react",
+    "Tool": "dspex_lab.modules.tool",
+    "ToolCalls": "dspex_lab.modules.tool",
+    "History": "dspex_lab.modules.history",
+    "Image": "dspex_lab.modules.image",
     "ChatAdapter": "dspex_lab.adapters.chat",
     "JSONAdapter": "dspex_lab.adapters.json",
     "configure": "dspex_lab.settings",
+    "Callback": "dspex_lab.callbacks",
     "context": "dspex_lab.settings",
     # errors
     "DspexError": "dspex_lab.errors",
@@ -50,6 +56,10 @@ _EXPORTS: dict[str, str] = {
     "aevaluate": "dspex_lab.evaluation.evaluator",
     "Evaluate": "dspex_lab.evaluation.evaluator",
     "EvaluationResult": "dspex_lab.evaluation.result",
+    "answer_exact_match": "dspex_lab.evaluation.answers",
+    "answer_passage_match": "dspex_lab.evaluation.answers",
+    "SemanticF1": "dspex_lab.evaluation.judges",
+    "CompleteAndGrounded": "dspex_lab.evaluation.judges",
     # optimizers
     "LabeledFewShot": "dspex_lab.optimize.labeled",
     "BootstrapFewShot": "dspex_lab.optimize.bootstrap",
@@ -115,6 +125,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 if TYPE_CHECKING:
     from dspex_lab.adapters.chat import ChatAdapter
     from dspex_lab.adapters.json import JSONAdapter
+    from dspex_lab.callbacks import Callback
     from dspex_lab.errors import (
         AdapterParseError,
         CircuitOpenError,
@@ -124,7 +135,9 @@ if TYPE_CHECKING:
         LMError,
         SignatureError,
     )
+    from dspex_lab.evaluation.answers import answer_exact_match, answer_passage_match
     from dspex_lab.evaluation.evaluator import Evaluate, aevaluate, evaluate
+    from dspex_lab.evaluation.judges import CompleteAndGrounded, SemanticF1
     from dspex_lab.evaluation.result import EvaluationResult
     from dspex_lab.example import Example
     from dspex_lab.lab.demos import DemoInspector
@@ -137,8 +150,12 @@ if TYPE_CHECKING:
     from dspex_lab.lm.scripted import ScriptedLM
     from dspex_lab.lm.usage import Usage, track_usage
     from dspex_lab.modules.chain_of_thought import ChainOfThought
+    from dspex_lab.modules.history import History
+    from dspex_lab.modules.image import Image
     from dspex_lab.modules.module import Module, load
     from dspex_lab.modules.predict import Predict
+    from dspex_lab.modules.react import ReAct
+    from dspex_lab.modules.tool import Tool, ToolCalls
     from dspex_lab.optimize.bootstrap import BootstrapFewShot
     from dspex_lab.optimize.labeled import LabeledFewShot
     from dspex_lab.optimize.random_search import BootstrapFewShotWithRandomSearch

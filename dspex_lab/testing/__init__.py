@@ -19,6 +19,7 @@ _EXPORTS = {
     "default_responder": "dspex_lab.testing.responders",
     "load_responder": "dspex_lab.testing.responders",
     "ProviderRequest": "dspex_lab.testing.wire",
+    "ToolUse": "dspex_lab.testing.wire",
 }
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ProviderRequest",
     "ProviderServer",
     "RemoteProviderServer",
+    "ToolUse",
     "default_responder",
     "load_responder",
 ]
@@ -37,4 +39,4 @@ if TYPE_CHECKING:
     from dspex_lab.testing.faults import Fault
     from dspex_lab.testing.provider_server import ProviderServer, RemoteProviderServer
     from dspex_lab.testing.responders import default_responder, load_responder
-    from dspex_lab.testing.wire import ProviderRequest
+    from dspex_lab.testing.wire import ProviderRequest, ToolUse

@@ -159,6 +159,10 @@ def _widen(root: dict[str, Any], start: int, end: int) -> None:
     root["endTimeUnixNano"] = str(end if hi is None else max(int(hi), end))
 
 
+_KINDS = {"evaluate": "EVALUATOR", "tool": "TOOL"}
+"""OpenInference span kinds of dspex_lab span kinds (LM spans are LLM, the rest CHAIN)."""
+
+
 def _span(row: pd.Series, span_id: int, trace_id: str, parent_hex: str | None) -> dict[str, Any]:
     kind = str(row["kind"])
     start_payload = row["start_payload"] or {}
@@ -175,7 +179,9 @@ def _span(row: pd.Series, span_id: int, trace_id: str, parent_hex: str | None) -
     if kind.startswith("lm."):
         attributes.update(_llm_attributes(str(row["component"]), start_payload, end_payload))
     else:
-        attributes["openinference.span.kind"] = "EVALUATOR" if kind.startswith("evaluate") else "CHAIN"
+        attributes["openinference.span.kind"] = _KINDS.get(kind.split(".")[0], "CHAIN")
+        if kind.startswith("tool"):
+            attributes["tool.name"] = str(row["component"]).removeprefix("tool:")
         inputs = start_payload.get("inputs", start_payload)
         outputs = end_payload.get("outputs", {k: v for k, v in end_payload.items() if k not in _BOOKKEEPING})
         if inputs:
