@@ -26,9 +26,15 @@ _EXPORTS: dict[str, str] = {
     "Predict": "dspex_lab.modules.predict",
     "ChainOfThought": "dspex_lab.modules.chain_of_thought",
     "Adapter": "dspex_lab.adapters.base",
+    "ReAct": "dspex_lab.modules.react",
+    "Tool": "dspex_lab.modules.tool",
+    "ToolCalls": "dspex_lab.modules.tool",
+    "History": "dspex_lab.modules.history",
+    "Image": "dspex_lab.modules.image",
     "ChatAdapter": "dspex_lab.adapters.chat",
     "JSONAdapter": "dspex_lab.adapters.json",
     "configure": "dspex_lab.settings",
+    "Callback": "dspex_lab.callbacks",
     "context": "dspex_lab.settings",
     # errors
     "DspexError": "dspex_lab.errors",
@@ -55,6 +61,10 @@ _EXPORTS: dict[str, str] = {
     "aevaluate": "dspex_lab.evaluation.evaluator",
     "Evaluate": "dspex_lab.evaluation.evaluator",
     "EvaluationResult": "dspex_lab.evaluation.result",
+    "answer_exact_match": "dspex_lab.evaluation.answers",
+    "answer_passage_match": "dspex_lab.evaluation.answers",
+    "SemanticF1": "dspex_lab.evaluation.judges",
+    "CompleteAndGrounded": "dspex_lab.evaluation.judges",
     # optimizers
     "Optimizer": "dspex_lab.optimize.base",
     "CompileReport": "dspex_lab.optimize.base",
@@ -123,6 +133,7 @@ if TYPE_CHECKING:
     from dspex_lab.adapters.base import Adapter
     from dspex_lab.adapters.chat import ChatAdapter
     from dspex_lab.adapters.json import JSONAdapter
+    from dspex_lab.callbacks import Callback
     from dspex_lab.errors import (
         AdapterParseError,
         CircuitOpenError,
@@ -133,7 +144,9 @@ if TYPE_CHECKING:
         LMError,
         SignatureError,
     )
+    from dspex_lab.evaluation.answers import answer_exact_match, answer_passage_match
     from dspex_lab.evaluation.evaluator import Evaluate, aevaluate, evaluate
+    from dspex_lab.evaluation.judges import CompleteAndGrounded, SemanticF1
     from dspex_lab.evaluation.result import EvaluationResult
     from dspex_lab.example import Example
     from dspex_lab.lab.demos import DemoInspector
@@ -146,8 +159,12 @@ if TYPE_CHECKING:
     from dspex_lab.lm.scripted import ScriptedLM
     from dspex_lab.lm.usage import Usage, track_usage
     from dspex_lab.modules.chain_of_thought import ChainOfThought
+    from dspex_lab.modules.history import History
+    from dspex_lab.modules.image import Image
     from dspex_lab.modules.module import Module, load
     from dspex_lab.modules.predict import Predict
+    from dspex_lab.modules.react import ReAct
+    from dspex_lab.modules.tool import Tool, ToolCalls
     from dspex_lab.optimize.base import CompileReport, OptimizationError, Optimizer
     from dspex_lab.optimize.bootstrap import BootstrapFewShot
     from dspex_lab.optimize.labeled import LabeledFewShot

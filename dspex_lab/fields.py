@@ -6,15 +6,18 @@ are the same value, and a misspelt name says which fields exist.
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 
 def jsonable(value: Any) -> Any:
-    """A JSON-ready form of a field value (pydantic models, Enums, tuples, sets handled)."""
+    """A JSON-ready form of a field value (pydantic models, Enums, tuples, sets, datetimes handled)."""
     if value is None or isinstance(value, str | int | float | bool):
         return value
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()  # as pydantic (and so DSPy) writes them
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

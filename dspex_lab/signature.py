@@ -16,9 +16,12 @@ A signature is a class and is immutable: `with_instructions`, `append`,
 from __future__ import annotations
 
 import ast
+import datetime
 import enum
 import keyword
+import pathlib
 import re
+import sys
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -74,8 +77,38 @@ _TYPE_NAMES: dict[str, Any] = {
     "Dict": dict,
     "Tuple": tuple,
     "None": type(None),
+    "datetime": datetime.datetime,
+    "date": datetime.date,
+    "time": datetime.time,
+    "Path": pathlib.Path,
 }
 _GENERIC_ORIGINS = {list: list, dict: dict, tuple: tuple, set: set}
+
+
+class _Missing:
+    """The marker of a field declared without a default."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+_PLAIN_TYPES = (
+    str,
+    int,
+    float,
+    bool,
+    list,
+    dict,
+    tuple,
+    set,
+    Any,
+    type(None),
+    datetime.datetime,
+    datetime.date,
+    datetime.time,
+    pathlib.Path,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,31 +118,47 @@ class FieldSpec:
     kind: FieldKind
     desc: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    default: Any = MISSING
 
 
-def InputField(*, desc: str = "", **extra: Any) -> Any:
-    """Declare an input field of a class signature."""
-    return FieldSpec("input", desc, extra)
+def InputField(*, desc: str = "", default: Any = MISSING, **extra: Any) -> Any:
+    """Declare an input field of a class signature; with `default=` the caller may leave it out."""
+    return FieldSpec("input", desc, extra, default)
 
 
-def OutputField(*, desc: str = "", **extra: Any) -> Any:
-    """Declare an output field of a class signature."""
-    return FieldSpec("output", desc, extra)
+def OutputField(*, desc: str = "", default: Any = MISSING, **extra: Any) -> Any:
+    """Declare an output field; with `default=` (or an Optional type) a reply may leave it out."""
+    return FieldSpec("output", desc, extra, default)
 
 
 @dataclass(frozen=True, slots=True)
 class FieldInfo:
-    """A field of a signature: its name, direction, type and description."""
+    """A field of a signature: its name, direction, type, description and default."""
 
     name: str
     kind: FieldKind
     annotation: Any = str
     desc: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    default: Any = field(default=MISSING, hash=False)
 
     @property
     def type_name(self) -> str:
         return annotation_name(self.annotation)
+
+    @property
+    def required(self) -> bool:
+        """True unless the field has a default or its type admits None (as DSPy decides)."""
+        return self.default is MISSING and not allows_none(self.annotation)
+
+
+def allows_none(annotation: Any) -> bool:
+    """Whether a type admits None: `str | None`, `Optional[int]`, `None`."""
+    if annotation is None or annotation is type(None):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(allows_none(arg) for arg in typing.get_args(annotation))
+    return False
 
 
 def annotation_name(annotation: Any) -> str:
@@ -132,7 +181,7 @@ def annotation_name(annotation: Any) -> str:
 
 def check_annotation(annotation: Any, where: str) -> None:
     """Raise SignatureError unless `annotation` is a type the adapters can format and parse."""
-    if annotation in (str, int, float, bool, list, dict, tuple, set, Any, type(None)):
+    if annotation in _PLAIN_TYPES:
         return
     origin = typing.get_origin(annotation)
     if origin is Literal:
@@ -147,10 +196,10 @@ def check_annotation(annotation: Any, where: str) -> None:
         return
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return
-    if isinstance(annotation, type) and _is_pydantic_model(annotation):
+    if isinstance(annotation, type) and (_is_pydantic_model(annotation) or hasattr(annotation, "dx_kind")):
         return
     raise SignatureError(
-        f"{where}: unsupported type {annotation!r}; use str, int, float, bool, list[...], "
+        f"{where}: unsupported type {annotation!r}; use str, int, float, bool, datetime, Path, list[...], "
         "dict[...], Literal[...], an Enum, a pydantic model, or Optional[...] of these"
     )
 
@@ -198,7 +247,9 @@ class SignatureMeta(type):
     _instructions: str
     _hash: int
 
-    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kw: Any) -> SignatureMeta:
+    def __new__(
+        mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], checked: bool = True, **kw: Any
+    ) -> SignatureMeta:
         fields: dict[str, FieldInfo] = {}
         for base in reversed(bases):
             fields.update(getattr(base, "_fields", {}))
@@ -206,7 +257,9 @@ class SignatureMeta(type):
         specs = {key: value for key, value in namespace.items() if isinstance(value, FieldSpec)}
         for attr in list(specs):
             namespace.pop(attr)
-        own = list(annotations) + [key for key in specs if key not in annotations]
+        # Declaration order is the order of the values in the class body; an annotation
+        # without a value is only there to be reported.
+        own = list(specs) + [key for key in annotations if key not in specs]
         for attr in own:
             if attr not in specs:
                 if attr.startswith("_"):
@@ -221,7 +274,7 @@ class SignatureMeta(type):
             check_annotation(annotation, where)
             spec = specs[attr]
             fields.pop(attr, None)
-            fields[attr] = FieldInfo(attr, spec.kind, annotation, spec.desc, dict(spec.extra))
+            fields[attr] = FieldInfo(attr, spec.kind, annotation, spec.desc, dict(spec.extra), spec.default)
         # Everything derived is computed once here: signatures are immutable and read on every call.
         inputs = {n: f for n, f in fields.items() if f.kind == "input"}
         outputs = {n: f for n, f in fields.items() if f.kind == "output"}
@@ -234,11 +287,16 @@ class SignatureMeta(type):
         namespace["_hash"] = hash((tuple(fields.values()), instructions))
         namespace.setdefault("__annotations__", {})
         cls = super().__new__(mcs, name, bases, namespace, **kw)
-        if bases and fields:
+        if bases and fields and checked:
             _check_sides(cls)
         return cls
 
-    def __call__(cls, text: str | None = None, instructions: str | None = None, **kwargs: Any) -> Any:
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kw: Any) -> None:
+        super().__init__(name, bases, namespace)
+
+    def __call__(cls, text: Any = None, instructions: str | None = None, **kwargs: Any) -> Any:
+        if isinstance(text, Mapping):
+            return from_dict(text, instructions=instructions, **kwargs)
         if text is not None:
             return parse(text, instructions=instructions, **kwargs)
         raise TypeError(
@@ -306,8 +364,16 @@ def _resolve_annotation(annotation: Any, namespace: dict[str, Any], cls_name: st
         return annotation
     # `from __future__ import annotations` leaves strings: evaluate them with the
     # module's globals, where the user's own types (Enums, models) live.
-    module = __import__("sys").modules.get(namespace.get("__module__", ""), None)
+    # A type local to the function that declares the class is found in that function's frame.
+    module = sys.modules.get(namespace.get("__module__", ""), None)
     scope = {**_TYPE_NAMES, **(vars(module) if module else {}), **namespace}
+    try:
+        return eval(annotation, scope)
+    except NameError:
+        frame = caller_frame()
+        if frame is None:
+            raise SignatureError(f"signature {cls_name}, field {attr!r}: cannot resolve type {annotation!r}") from None
+        scope = {**_TYPE_NAMES, **frame.f_globals, **frame.f_locals, **namespace}
     try:
         return eval(annotation, scope)
     except Exception as exc:
@@ -339,6 +405,29 @@ class Signature(metaclass=SignatureMeta):
         return make_signature(list(cls._fields.values()), instructions, name=cls.__name__)
 
     @classmethod
+    def append_instructions(cls, instructions: str) -> type[Signature]:
+        """A copy whose instructions are these ones followed by `instructions`, a blank line between."""
+        return cls.with_instructions(f"{cls.instructions}\n\n{instructions}")
+
+    @classmethod
+    def with_updated_fields(cls, name: str, type_: Any = None, **changes: Any) -> type[Signature]:
+        """A copy with field `name` changed: a new type, `desc=`, `default=` or other extra keys.
+
+        `Sig.with_updated_fields("answer", desc="one word")`
+        """
+        if name not in cls._fields:
+            raise SignatureError(f"signature {cls.__name__} has no field {name!r}; its fields are {list(cls._fields)}")
+        old = cls._fields[name]
+        annotation = old.annotation if type_ is None else type_
+        if type_ is not None:
+            check_annotation(annotation, f"signature {cls.__name__}, field {name!r}")
+        desc = changes.pop("desc", old.desc)
+        default = changes.pop("default", old.default)
+        new = FieldInfo(name, old.kind, annotation, desc, {**old.extra, **changes}, default)
+        fields = [new if key == name else info for key, info in cls._fields.items()]
+        return make_signature(fields, cls.instructions, name=cls.__name__)
+
+    @classmethod
     def append(cls, name: str, field_spec: Any, type_: Any = str) -> type[Signature]:
         """A copy with a field added after the others of its kind (input or output)."""
         return cls.insert(-1, name, field_spec, type_)
@@ -363,7 +452,7 @@ class Signature(metaclass=SignatureMeta):
         check_annotation(type_, where)
         if name in cls._fields:
             raise SignatureError(f"{where}: a field named {name!r} already exists")
-        new = FieldInfo(name, field_spec.kind, type_, field_spec.desc, dict(field_spec.extra))
+        new = FieldInfo(name, field_spec.kind, type_, field_spec.desc, dict(field_spec.extra), field_spec.default)
         inputs = list(cls.input_fields.values())
         outputs = list(cls.output_fields.values())
         side = inputs if new.kind == "input" else outputs
@@ -378,13 +467,33 @@ class Signature(metaclass=SignatureMeta):
         return make_signature([f for n, f in cls._fields.items() if n != name], cls.instructions, name=cls.__name__)
 
 
-def make_signature(fields: list[FieldInfo], instructions: str | None, name: str = "StringSignature") -> type[Signature]:
-    """Build a signature class from field infos."""
+def make_signature(
+    fields: list[FieldInfo], instructions: str | None, name: str = "StringSignature", *, checked: bool = True
+) -> type[Signature]:
+    """Build a signature class from field infos (`checked=False`: a view that may lack inputs or outputs)."""
     namespace: dict[str, Any] = {"__doc__": instructions, "__module__": __name__, "__annotations__": {}}
     for info in fields:
         namespace["__annotations__"][info.name] = info.annotation
-        namespace[info.name] = FieldSpec(info.kind, info.desc, dict(info.extra))
-    return typing.cast(type[Signature], SignatureMeta(name, (Signature,), namespace))
+        namespace[info.name] = FieldSpec(info.kind, info.desc, dict(info.extra), info.default)
+    return typing.cast(type[Signature], SignatureMeta(name, (Signature,), namespace, checked=checked))
+
+
+def from_dict(
+    fields: Mapping[str, Any], instructions: str | None = None, name: str = "StringSignature"
+) -> type[Signature]:
+    """A signature from `{"question": dx.InputField(), "answer": (int, dx.OutputField())}`, in that order."""
+    infos = []
+    for key, value in fields.items():
+        annotation, spec = value if isinstance(value, tuple) and len(value) == 2 else (str, value)
+        if not isinstance(spec, FieldSpec):
+            raise SignatureError(
+                f"field {key!r}: expected dx.InputField()/dx.OutputField() or (type, field), got {value!r}"
+            )
+        where = f"signature {name}, field {key!r}"
+        _check_name(key, where)
+        check_annotation(annotation, where)
+        infos.append(FieldInfo(key, spec.kind, annotation, spec.desc, dict(spec.extra), spec.default))
+    return make_signature(infos, instructions, name=name)
 
 
 def ensure_signature(signature: str | type[Signature]) -> type[Signature]:
@@ -501,6 +610,9 @@ def _type_from_ast(node: ast.expr, scope: dict[str, Any], text: str, base: int, 
     def convert(n: ast.expr) -> Any:
         if isinstance(n, ast.Name):
             if n.id not in scope:
+                found = _from_caller(n.id)
+                if found is not None:
+                    return found
                 known = ", ".join(sorted(k for k in scope if k[0].islower()))
                 raise fail(
                     f"unknown type {n.id!r} for field {field_name!r}; known types: {known}, Literal[...], "
@@ -512,9 +624,17 @@ def _type_from_ast(node: ast.expr, scope: dict[str, Any], text: str, base: int, 
             dotted = ast.get_source_segment(type_text, n) or ""
             if dotted in scope:
                 return scope[dotted]
+            head, *rest = dotted.split(".")
+            found = scope.get(head) or _from_caller(head)
+            for part in rest:
+                found = getattr(found, part, None)
+            if found is not None:
+                return found
             raise fail(f"unknown type {dotted!r} for field {field_name!r}; pass it in custom_types={{...}}", n)
         if isinstance(n, ast.Constant) and n.value is None:
             return type(None)
+        if isinstance(n, ast.Constant) and n.value is Ellipsis:
+            return Ellipsis
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr):
             return typing.Union[convert(n.left), convert(n.right)]  # noqa: UP007 - built at run time
         if isinstance(n, ast.Subscript):
@@ -534,6 +654,8 @@ def _type_from_ast(node: ast.expr, scope: dict[str, Any], text: str, base: int, 
                 return typing.Optional[args[0]]  # noqa: UP045 - built at run time
             if origin is typing.Union:
                 return typing.Union[args]  # noqa: UP007 - built at run time
+            if Ellipsis in args and not (origin is tuple and len(args) == 2 and args[1] is Ellipsis):
+                raise fail("'...' is only allowed as tuple[T, ...]", n)
             if origin in _GENERIC_ORIGINS:
                 return origin[args if len(args) > 1 else args[0]]
             raise fail(f"type {ast.get_source_segment(type_text, n.value)!r} does not take parameters", n)
@@ -542,3 +664,25 @@ def _type_from_ast(node: ast.expr, scope: dict[str, Any], text: str, base: int, 
     annotation = convert(node)
     check_annotation(annotation, f"field {field_name!r}")
     return annotation
+
+
+def _from_caller(name: str) -> Any:
+    """`name` as seen by the code that asked for the signature (its locals, then its module).
+
+    DSPy resolves custom types in string signatures this way, so `"x: MyModel -> y"`
+    works without `custom_types=` when `MyModel` is in scope where the string is written.
+    """
+    frame = caller_frame()
+    if frame is None:
+        return None
+    if name in frame.f_locals:
+        return frame.f_locals[name]
+    return frame.f_globals.get(name)
+
+
+def caller_frame() -> types.FrameType | None:
+    """The innermost frame outside dspex_lab: the user's code that declared or asked for a signature."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("dspex_lab"):
+        frame = frame.f_back
+    return frame

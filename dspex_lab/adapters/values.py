@@ -26,6 +26,11 @@ def format_value(info: FieldInfo, value: Any) -> str:
     """Render a field value for the prompt, as DSPy does (lists of text become numbered blobs)."""
     if isinstance(value, list) and info.annotation is str:
         return _format_text_list(value)
+    formatted = getattr(value, "prompt_text", None)
+    if formatted is not None:
+        return str(formatted())  # a trajectory, an image in the text protocol
+    if isinstance(value, list) and value and all(getattr(item, "dx_kind", None) == "tool" for item in value):
+        return "\n".join(f"({index}) {tool}" for index, tool in enumerate(value, start=1))
     data = jsonable(value)
     if isinstance(data, dict | list):
         return json.dumps(data, ensure_ascii=False)
@@ -62,7 +67,7 @@ def type_note(info: FieldInfo) -> str:
             str(arg) for arg in typing.get_args(annotation)
         )
     else:
-        desc = f"must adhere to the JSON schema: {json.dumps(json_schema(annotation), ensure_ascii=False)}"
+        desc = f"must adhere to the JSON schema: {json.dumps(prompt_schema(annotation), ensure_ascii=False)}"
     return " " * 8 + f"# note: the value you produce {desc}"
 
 
@@ -70,11 +75,14 @@ def requirement(info: FieldInfo) -> str:
     """` (must be formatted as a valid Python float)` for typed fields, '' for str."""
     if info.annotation is str:
         return ""
+    if getattr(info.annotation, "dx_kind", None) == "tool_calls":
+        return ' (must be a JSON object like {"tool_calls": [{"name": "...", "args": {...}}]})'
     return f" (must be formatted as a valid Python {annotation_name(info.annotation)})"
 
 
 @functools.lru_cache(maxsize=256)
-def _type_adapter(annotation: Any) -> Any:
+def type_adapter(annotation: Any) -> Any:
+    """pydantic's TypeAdapter for a type, made once per type (signatures and tools share them)."""
     from pydantic import TypeAdapter
 
     return TypeAdapter(annotation)
@@ -82,7 +90,20 @@ def _type_adapter(annotation: Any) -> Any:
 
 def json_schema(annotation: Any) -> dict[str, Any]:
     """The JSON schema of a type (pydantic's)."""
-    return _type_adapter(annotation).json_schema()
+    return type_adapter(annotation).json_schema()
+
+
+def prompt_schema(annotation: Any) -> dict[str, Any]:
+    """The JSON schema as DSPy shows it in prompts: `type` first, then the other keys sorted, at every level."""
+    return typing.cast(dict[str, Any], _type_first(json_schema(annotation)))
+
+
+def _type_first(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _type_first(node[key]) for key in sorted(node, key=lambda key: (key != "type", key))}
+    if isinstance(node, list):
+        return [_type_first(item) for item in node]
+    return node
 
 
 # --- reply text back into values --------------------------------------------------------------
@@ -115,7 +136,7 @@ def _validate(candidate: Any, annotation: Any) -> Any:
     from pydantic import ValidationError
 
     try:
-        return _type_adapter(annotation).validate_python(candidate)
+        return type_adapter(annotation).validate_python(candidate)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "value"

@@ -19,6 +19,7 @@ from dspex_lab.evaluation.result import EvaluationResult, ExampleResult, output_
 from dspex_lab.evaluation.runstore import RunStore, example_hash
 from dspex_lab.lm.usage import Usage, current_usage
 from dspex_lab.loop import run_sync
+from dspex_lab.modules.function import as_program
 from dspex_lab.options import check_number
 from dspex_lab.prediction import Prediction
 
@@ -122,6 +123,7 @@ async def aevaluate(
     """
     metrics = MetricSet(metric)
     examples = _check_devset(devset)
+    program = as_program(program)
     _check_program(program)
     check_limits(concurrency, timeout, max_errors, circuit_wait)
     failure_score = check_number("failure_score", failure_score)
@@ -286,9 +288,7 @@ def _check_devset(devset: Sequence[Any]) -> list[Any]:
 
 def _check_program(program: Any) -> None:
     if not callable(getattr(program, "acall", None)):
-        raise TypeError(
-            f"program must be a dx.Module (something with an async acall(**inputs)), got {type(program).__name__}"
-        )
+        raise TypeError(f"program must be a dx.Module or a function of the inputs, got {type(program).__name__}")
 
 
 class Evaluate:
@@ -305,6 +305,7 @@ class Evaluate:
         metric: Metric | Mapping[str, Metric] | None = None,
         num_threads: int | None = None,
         display_progress: bool | ProgressConsumer | None = None,
+        display_table: bool | int = False,
         max_errors: int | None = None,
         failure_score: float = 0.0,
         timeout: float | None = None,
@@ -317,6 +318,7 @@ class Evaluate:
         check_limits(num_threads if num_threads is not None else DEFAULT_CONCURRENCY, timeout, max_errors, circuit_wait)
         check_number("failure_score", failure_score)
         self.devset = devset
+        self.display_table = display_table
         self.metric = metric
         self.num_threads = num_threads
         self.circuit_wait = circuit_wait
@@ -336,12 +338,15 @@ class Evaluate:
         devset: Sequence[Any] | None = None,
         num_threads: int | None = None,
         display_progress: bool | ProgressConsumer | None = None,
+        display_table: bool | int | None = None,
         *,
         run_id: str | None = None,
         cancel: CancelToken | None = None,
     ) -> EvaluationResult:
         """Evaluate `program`; the synchronous form of `acall`."""
-        call = self.acall(program, metric, devset, num_threads, display_progress, run_id=run_id, cancel=cancel)
+        call = self.acall(
+            program, metric, devset, num_threads, display_progress, display_table, run_id=run_id, cancel=cancel
+        )
         return run_sync(call)
 
     async def acall(
@@ -351,16 +356,21 @@ class Evaluate:
         devset: Sequence[Any] | None = None,
         num_threads: int | None = None,
         display_progress: bool | ProgressConsumer | None = None,
+        display_table: bool | int | None = None,
         *,
         run_id: str | None = None,
         cancel: CancelToken | None = None,
     ) -> EvaluationResult:
-        """Evaluate `program` with this evaluator's settings, overridden by any given here."""
+        """Evaluate `program` with this evaluator's settings, overridden by any given here.
+
+        With `display_table` (True, or a number of rows), the per-example table is shown
+        afterwards, as DSPy's Evaluate does: rendered in a notebook, printed elsewhere.
+        """
         metric = metric if metric is not None else self.metric
         if metric is None:
             raise TypeError("Evaluate needs a metric: pass metric= to Evaluate(...) or when calling it")
         threads = num_threads if num_threads is not None else self.num_threads
-        return await aevaluate(
+        result = await aevaluate(
             program,
             devset if devset is not None else self.devset,
             metric,
@@ -376,7 +386,28 @@ class Evaluate:
             circuit_wait=self.circuit_wait,
             allow_truncated=self.allow_truncated,
         )
+        table = display_table if display_table is not None else self.display_table
+        if table:
+            _show_table(result, table)
+        return result
 
     def __repr__(self) -> str:
         threads = self.num_threads if self.num_threads is not None else DEFAULT_CONCURRENCY
         return f"Evaluate(devset=<{len(self.devset)} examples>, num_threads={threads})"
+
+
+def _show_table(result: EvaluationResult, rows: bool | int) -> None:
+    """Show the first `rows` rows of the result table (all for True)."""
+    table = result.table
+    if rows is not True:
+        table = table.head(int(rows))
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        print(table.to_string())
+        return
+    if get_ipython() is None:
+        print(table.to_string())
+    else:
+        display(table)

@@ -3,6 +3,8 @@
 A metric is `metric(example, prediction, trace=None)` (DSPy's signature) or
 `metric(example, prediction)`, sync or async, returning a bool, a number,
 `(score, feedback)`, or an object with `.score` (and optionally `.feedback`).
+A metric object with an async `acall(example, prediction, trace)` (the LM
+judges) is awaited through it.
 Several metrics can run at once as a dict name -> metric; the first is the
 primary one.
 """
@@ -50,7 +52,11 @@ class MetricSet:
         scores: dict[str, float] = {}
         feedback: dict[str, str] = {}
         for name, fn, traced in self._calls:
-            value = fn(example, prediction, None) if traced else fn(example, prediction)
+            acall = getattr(fn, "acall", None)  # an LM-judged metric runs its calls in this loop
+            if callable(acall):
+                value = acall(example, prediction, None)
+            else:
+                value = fn(example, prediction, None) if traced else fn(example, prediction)
             if inspect.isawaitable(value):
                 value = await value
             scores[name], note = to_score(value, name)

@@ -23,6 +23,7 @@ from dspex_lab.errors import LMError
 from dspex_lab.lm.base import LMResponse, Message
 from dspex_lab.lm.http import HTTPLM
 from dspex_lab.lm.stream import StreamState
+from dspex_lab.lm.tool_wire import anthropic_tool_calls, anthropic_tools, anthropic_turn, merge_turns
 from dspex_lab.lm.usage import Usage
 
 API_VERSION = "2023-06-01"
@@ -44,6 +45,10 @@ class AnthropicLM(HTTPLM):
     default_api_base = "https://api.anthropic.com"
     static_headers = {"anthropic-version": API_VERSION}
     supports_structured_output = True
+    supports_tool_calls = True
+    supports_images = True
+    answer_tool = "outputs"
+    """The forced tool that carries a JSON-schema response format (its `tool_use` is the answer text)."""
 
     def url(self) -> str:
         return self.api_base + "/v1/messages"
@@ -57,21 +62,26 @@ class AnthropicLM(HTTPLM):
             role = message["role"]
             if role in ("system", "developer"):
                 system.append(message["content"])
-            elif role in ("user", "assistant"):
-                turns.append({"role": role, "content": message["content"]})
+            elif role in ("user", "assistant", "tool"):
+                turns.append(anthropic_turn(message))
             else:
                 raise ValueError(f"the Anthropic Messages API has no {role!r} role; use user or assistant")
         body: dict[str, Any] = {"model": self.model_name, "max_tokens": params.get("max_tokens") or DEFAULT_MAX_TOKENS}
         if system:
             body["system"] = "\n\n".join(str(part) for part in system)
-        body["messages"] = turns
+        body["messages"] = merge_turns(turns)
         for name, value in params.items():
             if name == "max_tokens":
                 continue
             if name == "stop":
                 body["stop_sequences"] = [value] if isinstance(value, str) else list(value)
             elif name == "response_format":
-                body.update(_forced_tool(value))
+                forced = _forced_tool(value)
+                if forced:
+                    body["tools"] = [*body.get("tools", []), *forced["tools"]]
+                    body["tool_choice"] = forced["tool_choice"]
+            elif name == "tools":
+                body["tools"] = [*anthropic_tools(value), *body.get("tools", [])]
             else:
                 body[name] = value
         return body
@@ -84,7 +94,7 @@ class AnthropicLM(HTTPLM):
         for block in data["content"]:
             if block["type"] == "text":
                 texts.append(block["text"])
-            elif block["type"] == "tool_use":
+            elif block["type"] == "tool_use" and block.get("name") == self.answer_tool:
                 texts.append(json.dumps(block["input"], ensure_ascii=False))
         usage = data["usage"]
         prompt = (
@@ -97,6 +107,7 @@ class AnthropicLM(HTTPLM):
             Usage(prompt, usage["output_tokens"], calls=1),
             self.model,
             _FINISH.get(stop, stop),
+            tool_calls=anthropic_tool_calls(data["content"], self.answer_tool),
         )
 
     def read_event(self, event: str | None, data: str, state: StreamState) -> str:
@@ -146,7 +157,7 @@ def _forced_tool(response_format: Any) -> dict[str, Any]:
     if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
         return {}
     spec = response_format.get("json_schema") or {}
-    name = spec.get("name") or "outputs"
+    name = AnthropicLM.answer_tool
     tool = {
         "name": name,
         "description": "Give the answer by calling this tool with the output fields.",

@@ -75,6 +75,8 @@ class LMResponse:
     finish_reason: str | None = None
     cache_hit: bool = False
     latency_ms: float = 0.0
+    tool_calls: list[dict[str, Any]] | None = None
+    """Native function calls the model made: `[{"id", "name", "args"}]` (see `dspex_lab.lm.tool_wire`)."""
 
 
 class _Shared:
@@ -127,6 +129,8 @@ class BaseLM:
 
     provider: str = "base"
     supports_structured_output: bool = False
+    supports_tool_calls: bool = False
+    """True when the client sends `tools=` natively and returns `LMResponse.tool_calls`."""
     history_size: int = 100
 
     def __init__(
@@ -432,7 +436,8 @@ class BaseLM:
         usage.cache_hits = 0
         if usage.cost is None:
             usage.cost = cost(self.price, usage.prompt_tokens, usage.completion_tokens)
-        if cache is not None and key is not None:
+        if cache is not None and key is not None and not response.tool_calls:
+            # The cache keeps text replies; a reply with tool calls is asked for again.
             cache.put(
                 key,
                 Entry(
@@ -461,10 +466,12 @@ class BaseLM:
             cache_hit=response.cache_hit,
             finish_reason=response.finish_reason,
         )
+        if response.tool_calls:
+            span.set(tool_calls=response.tool_calls)
 
     def _account(self, messages: list[Message], params: dict[str, Any], response: LMResponse) -> None:
         self.usage.add(response.usage)
-        record(response.usage)
+        record(response.usage, self.model)
         entry = HistoryEntry(messages, params, excerpt(response))
         self.history.append(entry)
         remember(entry)

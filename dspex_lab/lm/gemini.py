@@ -24,6 +24,7 @@ from dspex_lab.errors import LMError
 from dspex_lab.lm.base import LMResponse, Message
 from dspex_lab.lm.http import HTTPLM
 from dspex_lab.lm.stream import StreamState
+from dspex_lab.lm.tool_wire import gemini_content, gemini_tool_calls, gemini_tools
 from dspex_lab.lm.usage import Usage
 
 API_VERSION = "v1beta"
@@ -48,6 +49,8 @@ class GeminiLM(HTTPLM):
     env_keys = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     default_api_base = "https://generativelanguage.googleapis.com"
     supports_structured_output = True
+    supports_tool_calls = True
+    supports_images = True
 
     def url(self) -> str:
         return f"{self.api_base}/{API_VERSION}/models/{self.model_name}:generateContent"
@@ -57,13 +60,13 @@ class GeminiLM(HTTPLM):
 
     def payload(self, messages: list[Message], params: dict[str, Any]) -> dict[str, Any]:
         system, contents = [], []
+        names: dict[str, str] = {}
         for message in messages:
             role = message["role"]
             if role in ("system", "developer"):
                 system.append({"text": str(message["content"])})
-            elif role in ("user", "assistant"):
-                gemini_role = "model" if role == "assistant" else "user"
-                contents.append({"role": gemini_role, "parts": [{"text": str(message["content"])}]})
+            elif role in ("user", "assistant", "tool"):
+                contents.append(gemini_content(message, names))
             else:
                 raise ValueError(f"the Gemini API has no {role!r} role; use user or assistant")
         body: dict[str, Any] = {"contents": contents}
@@ -75,6 +78,8 @@ class GeminiLM(HTTPLM):
                 config.update(_json_config(value))
             elif name == "stop":
                 config["stopSequences"] = [value] if isinstance(value, str) else list(value)
+            elif name == "tools":
+                body["tools"] = gemini_tools(value)
             elif name in _TOP_LEVEL:
                 body["safetySettings" if name == "safety_settings" else name] = value
             else:
@@ -103,6 +108,7 @@ class GeminiLM(HTTPLM):
             Usage(usage.get("promptTokenCount") or 0, completion, calls=1),
             self.model,
             _FINISH.get(finish, finish.lower() if finish else None),
+            tool_calls=gemini_tool_calls(parts),
         )
 
     def stream_request(self, messages: list[Message], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:

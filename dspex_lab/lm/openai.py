@@ -21,6 +21,7 @@ from dspex_lab.errors import LMError
 from dspex_lab.lm.base import LMResponse, Message
 from dspex_lab.lm.http import HTTPLM
 from dspex_lab.lm.stream import StreamState
+from dspex_lab.lm.tool_wire import openai_tool_calls
 from dspex_lab.lm.usage import Usage
 
 # Reasoning models take max_completion_tokens instead of max_tokens.
@@ -34,6 +35,8 @@ class OpenAILM(HTTPLM):
     env_keys = ("OPENAI_API_KEY",)
     default_api_base = "https://api.openai.com/v1"
     supports_structured_output = True
+    supports_tool_calls = True
+    supports_images = True
 
     def url(self) -> str:
         return self.api_base + "/chat/completions"
@@ -63,11 +66,13 @@ class OpenAILM(HTTPLM):
                 raise LMError(f"{self.model} refused to answer: {refusal}", provider=self.provider)
             text = ""
         usage = data.get("usage") or {}
+        calls = openai_tool_calls(message)
         return LMResponse(
             text,
             Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, calls=1),
             self.model,
-            finish,
+            "stop" if finish == "tool_calls" else finish,
+            tool_calls=calls,
         )
 
     def stream_request(self, messages: list[Message], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:

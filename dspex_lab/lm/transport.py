@@ -32,7 +32,6 @@ import re
 import threading
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.lm.blocking import pool

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
@@ -12,6 +12,8 @@ class Usage:
 
     `truncated` counts the replies cut off at max_tokens (finish reason "length")
     that a program used for its answer (`Predict` counts them).
+
+    `by_lm` breaks a run's total down per model (DSPy's `get_lm_usage()`).
     """
 
     prompt_tokens: int = 0
@@ -20,6 +22,7 @@ class Usage:
     calls: int = 0
     cache_hits: int = 0
     truncated: int = 0
+    by_lm: dict[str, Usage] | None = field(default=None, compare=False, repr=False)
 
     @property
     def total_tokens(self) -> int:
@@ -34,6 +37,17 @@ class Usage:
         self.truncated += other.truncated
         if other.cost is not None:
             self.cost = (self.cost or 0.0) + other.cost
+        if other.by_lm:
+            for model, part in other.by_lm.items():
+                self._part(model).add(part)
+
+    def _part(self, model: str) -> Usage:
+        if self.by_lm is None:
+            self.by_lm = {}
+        part = self.by_lm.get(model)
+        if part is None:
+            part = self.by_lm[model] = Usage()
+        return part
 
     def __add__(self, other: Usage) -> Usage:
         total = Usage()
@@ -83,8 +97,10 @@ def current_usage() -> Usage | None:
     return _scope.get()
 
 
-def record(usage: Usage) -> None:
-    """Count one call's usage in the innermost `track_usage()` block, if any."""
+def record(usage: Usage, model: str | None = None) -> None:
+    """Count one call's usage (of `model`) in the innermost `track_usage()` block, if any."""
     scope = _scope.get()
     if scope is not None:
         scope.add(usage)
+        if model is not None:
+            scope._part(model).add(usage)

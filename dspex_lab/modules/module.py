@@ -111,6 +111,15 @@ class Module:
         """Each predictor's demos by name: what an optimizer installed, at a glance."""
         return {name: list(predictor.demos) for name, predictor in self.named_predictors()}
 
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The LM calls made inside this module's most recent component path, oldest first, from the trace
+        (DSPy's per-module history): each with `messages`, `params`, `text`, `model`, `usage` and `span_id`."""
+        from dspex_lab.modules.calls import lm_calls
+
+        path = self.__dict__.get("_dx_path")
+        return lm_calls(path) if path is not None else []
+
     # --- copies --------------------------------------------------------------------------------
     def deepcopy(self: M) -> M:
         """An independent copy: sub-modules and demos are copied; LMs and adapters are shared."""
@@ -120,13 +129,19 @@ class Module:
         new = copy.copy(self)
         memo[id(self)] = new
         for key, value in list(vars(self).items()):
-            setattr(new, key, _copy_value(value, memo))
+            if key != "_dx_path":
+                setattr(new, key, _copy_value(value, memo))
         return new
 
-    def reset(self) -> None:
-        """Remove every predictor's demos, in place."""
+    def reset_demos(self) -> None:
+        """Remove every predictor's demos, in place (their LMs stay)."""
         for predictor in self.predictors():
             predictor.demos = []
+
+    def reset(self) -> None:
+        """Reset every predictor, in place: `Predict.reset()` drops its demos and its pinned LM, as in DSPy."""
+        for predictor in self.predictors():
+            predictor.reset()
 
     # --- calls ---------------------------------------------------------------------------------
     def forward(self, **inputs: Any) -> Any:
@@ -172,13 +187,16 @@ class Module:
             "predictors": {name: predictor.dump_predictor_state() for name, predictor in self._state_items()},
         }
 
-    def load_state(self, state: dict[str, Any], source: str = "state", *, allow_unsafe_lm_state: bool = False) -> None:
-        """Load what `dump_state` produced into this program, in place, after checking it fits.
+    def load_state(self: M, state: dict[str, Any], source: str = "state", *, allow_unsafe_lm_state: bool = False) -> M:
+        """Load what `dump_state` produced into this program, in place, and return it.
 
+        All or nothing: every predictor's state is checked and built before any is changed.
         Saved `lm_kwargs` keep only sampling parameters (temperature, max_tokens,
         stop, ...): a file cannot switch the billed model, the endpoint, the
         credentials or the request's shape unless `allow_unsafe_lm_state=True`;
-        ignored keys are named in a warning.
+        ignored keys are named in a warning. A saved LM (model name and sampling
+        parameters, never keys or endpoints) replaces a predictor's LM under the
+        same rule; otherwise it is ignored with a warning.
         """
         if not isinstance(state, dict) or state.get("format") != SAVE_FORMAT:
             raise ValueError(f"{source} is not a saved dspex_lab program (no 'format': '{SAVE_FORMAT}')")
@@ -193,14 +211,21 @@ class Module:
                 f"{source} does not fit {type(self).__name__}: it has predictors {sorted(saved)}, "
                 f"the program has {sorted(mine)}"
             )
+        loaded = []
         for name, predictor in mine.items():
             context = f"{source}, predictor {name!r}"
             entry = check_saved_predictor(saved[name], context)
             entry["lm_kwargs"] = safe_lm_kwargs(entry.get("lm_kwargs") or {}, context, allow_unsafe_lm_state)
             try:
-                predictor.load_predictor_state(entry, source=context)
+                ready = predictor.read_predictor_state(
+                    entry, source=context, allow_unsafe_lm_state=allow_unsafe_lm_state
+                )
             except (AttributeError, TypeError, KeyError) as exc:
                 raise ValueError(f"{context} holds a value of the wrong type ({type(exc).__name__}: {exc})") from None
+            loaded.append((predictor, ready))
+        for predictor, ready in loaded:
+            predictor.apply_predictor_state(ready)
+        return self
 
     def save(self, path: str | Path) -> Path:
         """Write the program's state to a JSON file (never pickle: loading it runs no code)."""
@@ -337,20 +362,43 @@ def _shared(value: Any) -> bool:
 def _no_positional(module: Module, args: tuple[Any, ...]) -> None:
     if args:
         raise InputError(
-            f"{type(module).__name__} takes its inputs as keywords, e.g. program(question=...); "
+            f"{type(module).__name__} takes its inputs as keywords, e.g. {_call_example(module)}; "
             f"got {len(args)} positional argument(s)"
         )
+
+
+def _call_example(module: Module) -> str:
+    """`program(question=..., context=...)` with the real input names where they are known."""
+    names: list[str] = []
+    signature = getattr(module, "signature", None)
+    if signature is not None and hasattr(signature, "input_fields"):
+        names = list(signature.input_fields)
+    else:
+        import inspect
+
+        try:
+            parameters = inspect.signature(module.forward).parameters.values()
+        except (TypeError, ValueError):
+            parameters = []  # type: ignore[assignment]
+        names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not names:
+            predictors = module.predictors()
+            names = list(predictors[0].signature.input_fields) if predictors else []
+    shown = ", ".join(f"{name}=..." for name in names) if names else "question=..."
+    return f"program({shown})"
 
 
 def _enter(module: Module) -> str:
     """The dotted path of a call of `module` starting now."""
     current = _running.get()
     if current is None:
-        return module.component_name
-    path, caller = current
-    if caller is module:
-        return path
-    return _child_path(caller, path, module, fallback=True) or path
+        path = module.component_name
+    elif current[1] is module:
+        path = current[0]
+    else:
+        path = _child_path(current[1], current[0], module, fallback=True) or current[0]
+    module.__dict__["_dx_path"] = path  # where `history` finds this module's LM calls
+    return path
 
 
 def _child_path(parent: Module, path: str, child: Module, *, fallback: bool) -> str | None:

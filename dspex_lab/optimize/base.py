@@ -216,7 +216,7 @@ class Optimizer:
 def reset_copy(program: M) -> M:
     """An uncompiled copy of `program` with no demos; `program` is untouched."""
     copy = program.deepcopy()
-    copy.reset()
+    copy.reset_demos()
     object.__setattr__(copy, "_compiled", False)
     return copy
 

@@ -59,7 +59,7 @@ from dspex_lab.optimize.order import balanced_order
 from dspex_lab.trace import events, schema
 
 DEFAULT_MAX_ERRORS = 10
-"""Failed teacher runs tolerated when `max_errors` is None (DSPy's default)."""
+"""The failed teacher runs that stop a compile when `max_errors` is None (DSPy's default)."""
 
 FRESH_TEMPERATURE = 1.0
 
@@ -69,8 +69,9 @@ class BootstrapFewShot(Optimizer):
 
     - `metric(example, prediction, trace=None)`: a run passes when its score is
       truthy, or at least `metric_threshold` when one is given (None: all pass).
-    - `max_errors`: failed teacher runs (an LM, parse or metric error) tolerated
-      before the compile stops with OptimizationError; None means 10.
+    - `max_errors`: the compile stops with OptimizationError when this many teacher
+      runs have failed (an LM, parse or metric error), as DSPy raises when its
+      error count reaches max_errors; None means 10.
     - `teacher_settings`: settings for the teacher's runs, as `dx.context(**...)`
       takes them (for instance `{"lm": bigger_lm}`).
     - `seed`: seeds every random draw, so the same inputs compile the same program.
@@ -187,7 +188,7 @@ class BootstrapFewShot(Optimizer):
         if self.max_labeled_demos and not is_compiled(base):
             phase = schema.OptimizePhaseStart(phase="teacher", k=self.max_labeled_demos)
             with events.span(phase, report.optimizer):
-                base.reset()
+                base.reset_demos()
                 label(
                     base, trainset, self.max_labeled_demos, self.seed, report.optimizer, role="teacher", positions=where
                 )
@@ -313,11 +314,11 @@ class _Search:
 
     def failed(self, attempt: Attempt) -> None:
         self.failures.append(attempt)
-        if len(self.failures) > self.max_errors and self.stopped is None:
+        if len(self.failures) >= self.max_errors and self.stopped is None:
             self.stopped = "errors"
             first = self.failures[0]
             self.token.cancel(
-                f"{len(self.failures)} teacher runs failed, more than max_errors={self.max_errors}; "
+                f"{len(self.failures)} teacher runs failed, reaching max_errors={self.max_errors}; "
                 f"first error, on trainset[{first.index}]: {first.error}"
             )
 

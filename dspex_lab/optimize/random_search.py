@@ -127,12 +127,23 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         trainset: Sequence[Example],
         teacher: Module | None = None,
         valset: Sequence[Example] | None = None,
+        restrict: Sequence[int] | None = None,
         labeled_sample: bool = True,
         **options: Any,
     ) -> M:
-        """The best candidate, scored on `valset` (the trainset when None); `student` is untouched."""
+        """The best candidate, scored on `valset` (the trainset when None); `student` is untouched.
+
+        `restrict` limits the search to these candidate seeds (DSPy's: -3 zero-shot,
+        -2 labeled, -1 bootstrap, 0.. random bootstraps).
+        """
         return super().compile(
-            student, trainset=trainset, teacher=teacher, valset=valset, labeled_sample=labeled_sample, **options
+            student,
+            trainset=trainset,
+            teacher=teacher,
+            valset=valset,
+            restrict=restrict,
+            labeled_sample=labeled_sample,
+            **options,
         )
 
     async def optimize(
@@ -143,16 +154,26 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         *,
         teacher: Module | None = None,
         valset: Sequence[Example] | None = None,
+        restrict: Sequence[int] | None = None,
         labeled_sample: bool = True,
         **options: Any,
     ) -> M:
         if options:
             raise TypeError(f"BootstrapFewShotWithRandomSearch.compile() got unexpected option(s) {sorted(options)}")
+        if restrict is not None:
+            unknown = sorted(set(restrict) - set(range(-3, self.num_candidate_programs)))
+            if unknown:
+                raise ValueError(
+                    f"restrict names candidate seeds {unknown} this search does not have; "
+                    f"its seeds are -3..{self.num_candidate_programs - 1}"
+                )
         scored_on = check_trainset(valset, "valset") if valset is not None else trainset
         self.candidates = []
         self.best = None
         progress = settings.get("progress", True) if self.progress is None else self.progress
         for seed in range(-3, self.num_candidate_programs):
+            if restrict is not None and seed not in restrict:
+                continue
             index = len(self.candidates)
             kind = KINDS.get(seed, "random bootstrap")
             phase = schema.OptimizePhaseStart(phase="candidate", index=index, candidate=kind)

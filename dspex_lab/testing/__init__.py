@@ -22,6 +22,7 @@ _EXPORTS = {
     "default_responder": "dspex_lab.testing.responders",
     "load_responder": "dspex_lab.testing.responders",
     "ProviderRequest": "dspex_lab.testing.wire",
+    "ToolUse": "dspex_lab.testing.wire",
 }
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "ProviderServer",
     "ProxyServer",
     "RemoteProviderServer",
+    "ToolUse",
     "default_responder",
     "load_responder",
 ]
@@ -42,4 +44,4 @@ if TYPE_CHECKING:
     from dspex_lab.testing.provider_server import ProviderServer, RemoteProviderServer
     from dspex_lab.testing.proxy import ProxyServer
     from dspex_lab.testing.responders import default_responder, load_responder
-    from dspex_lab.testing.wire import ProviderRequest
+    from dspex_lab.testing.wire import ProviderRequest, ToolUse

@@ -48,7 +48,7 @@ from typing import Any
 from dspex_lab.testing.faults import Fault, FaultPlan
 from dspex_lab.testing.http_server import HTTPServer, Request, Response
 from dspex_lab.testing.responders import Responder, default_responder, load_responder
-from dspex_lab.testing.wire import ProviderRequest, Reply, WireError, WireFormat, count_tokens, route
+from dspex_lab.testing.wire import ProviderRequest, Reply, ToolUse, WireError, WireFormat, count_tokens, route
 
 CONTROL = "/_loopback"
 _WORD_END = re.compile(r"\S+")
@@ -78,8 +78,16 @@ def _stops(request: ProviderRequest) -> list[str]:
     return [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str) and s]
 
 
-def shape_reply(request: ProviderRequest, text: str) -> Reply:
-    """Apply the request's stop sequences and token limit to `text`, as a provider would."""
+def shape_reply(request: ProviderRequest, answer: str | ToolUse) -> Reply:
+    """Apply the request's stop sequences and token limit to the answer's text, as a provider would."""
+    if isinstance(answer, ToolUse):
+        calls = [
+            {"id": f"call_{i}_{c['name']}", "name": c["name"], "args": c.get("args") or {}}
+            for i, c in enumerate(answer.calls)
+        ]
+        words = count_tokens(answer.text) + count_tokens(json.dumps(answer.calls))
+        return Reply(answer.text, "stop", max(1, count_tokens(request.prompt_text)), words, None, calls)
+    text = answer
     finish, stopped_at = "stop", None
     cuts = [(text.find(stop), stop) for stop in _stops(request) if stop in text]
     if cuts:

@@ -1,8 +1,9 @@
 """Responders: what the loopback server's "model" answers.
 
-A responder is a callable `responder(request: ProviderRequest) -> str` returning the
-reply text. The default one answers deterministically (the same prompt always
-gets the same reply, across processes):
+A responder is a callable `responder(request: ProviderRequest) -> str | ToolUse` returning
+the reply text, or the tool calls the "model" makes (`ToolUse`, rendered in every wire
+format). The default one answers deterministically (the same prompt always gets the
+same reply, across processes):
 
 - a prompt in the ChatAdapter protocol (the last user message asks for output
   fields as `[[ ## name ## ]]` markers, ending with `[[ ## completed ## ]]`) gets
@@ -26,9 +27,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from dspex_lab.testing.wire import ProviderRequest
+from dspex_lab.testing.wire import ProviderRequest, ToolUse
 
-Responder = Callable[[ProviderRequest], str]
+Responder = Callable[[ProviderRequest], str | ToolUse]
 
 _MARKER = re.compile(r"\[\[ ## (\w+) ## \]\]")
 _HINT = re.compile(r"\[\[ ## (\w+) ## \]\]`?\s*\(([^)]*)\)")

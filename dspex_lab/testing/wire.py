@@ -17,6 +17,10 @@ Each also streams, as server-sent events, the way the provider does: OpenAI with
 `stream_options.include_usage`, then `data: [DONE]`), Anthropic with `"stream": true`
 (`message_start`, `content_block_delta`, `message_delta`, `message_stop`), Gemini at
 `:streamGenerateContent?alt=sse` (a `GenerateContentResponse` per piece).
+Function calling is spoken in each format too (OpenAI `tools` / `tool_calls` / `tool`
+messages, Anthropic `tools` / `tool_use` / `tool_result`, Gemini
+`functionDeclarations` / `functionCall` / `functionResponse`): a responder sees the
+tools and the earlier calls and results in one shape, and may answer with `ToolUse`.
 """
 
 from __future__ import annotations
@@ -40,19 +44,34 @@ class WireError(Exception):
 class ProviderRequest:
     """A provider request as a responder sees it.
 
-    `messages` are role/content dicts (roles system, user, assistant) whatever the
-    wire format; `json_schema` is the requested output schema, if any; `json_mode`
-    is True when a JSON reply was asked for (with or without a schema).
+    `messages` are role/content dicts (roles system, user, assistant, tool) whatever
+    the wire format: an assistant turn that called tools has `tool_calls`
+    (`[{"id", "name", "args"}]`), a tool result has `tool_call_id` and `name`.
+    `tools` are the offered functions (`{"name", "description", "parameters"}`);
+    `json_schema` is the requested output schema, if any; `json_mode` is True when
+    a JSON reply was asked for (with or without a schema).
     """
 
     provider: str
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     params: dict[str, Any] = field(default_factory=dict)
     json_mode: bool = False
     json_schema: dict[str, Any] | None = None
     api_key: str | None = None
     tool_name: str | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def tool_results(self) -> list[dict[str, Any]]:
+        """The tool results sent back since the last user message, in order."""
+        found: list[dict[str, Any]] = []
+        for message in reversed(self.messages):
+            if message["role"] == "user":
+                break
+            if message["role"] == "tool":
+                found.insert(0, message)
+        return found
 
     @property
     def last_user_message(self) -> str:
@@ -63,18 +82,27 @@ class ProviderRequest:
 
     @property
     def prompt_text(self) -> str:
-        return "\n".join(message["content"] for message in self.messages)
+        return "\n".join(str(message["content"]) for message in self.messages)
+
+
+@dataclass(slots=True)
+class ToolUse:
+    """A responder's answer that calls tools: `calls` are `{"name", "args"}` (ids are added)."""
+
+    calls: list[dict[str, Any]]
+    text: str = ""
 
 
 @dataclass(slots=True)
 class Reply:
-    """What the model 'said': the text, why it stopped, and the token counts."""
+    """What the model 'said': the text, why it stopped, the token counts, and any tool calls."""
 
     text: str
     finish: str  # "stop", "length", "stop_sequence" or "content_filter"
     prompt_tokens: int
     completion_tokens: int
     stop_sequence: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 def count_tokens(text: str) -> int:
@@ -96,18 +124,38 @@ def _sse(data: dict[str, Any], event: str | None = None) -> bytes:
     return (line + "data: " + json.dumps(data, separators=(",", ":")) + "\n\n").encode()
 
 
+IMAGE_TEXT = "[image]"
+"""How an image part reads in `ProviderRequest.messages` (the raw body keeps the image itself)."""
+
+
 def _text_of(content: Any, where: str) -> str:
-    """Text of a message content: a string or a list of text parts/blocks."""
+    """Text of a message content: a string or a list of text and image parts/blocks, in any of the three shapes."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         texts = []
         for part in content:
-            if not isinstance(part, dict) or "text" not in part:
-                raise WireError(400, f"{where}: each content part must be an object with a 'text' field")
-            texts.append(str(part["text"]))
+            if isinstance(part, dict) and "text" in part:
+                texts.append(str(part["text"]))
+            elif isinstance(part, dict) and _is_image(part):
+                texts.append(IMAGE_TEXT)
+            else:
+                raise WireError(400, f"{where}: each content part must be an object with a 'text' field or an image")
         return "".join(texts)
     raise WireError(400, f"{where}: content must be a string or a list of text parts")
+
+
+def _is_image(part: dict[str, Any]) -> bool:
+    """An OpenAI `image_url` part, an Anthropic `image` block, or a Gemini `inlineData`/`fileData` part."""
+    if part.get("type") == "image_url":
+        return isinstance((part.get("image_url") or {}).get("url"), str)
+    if part.get("type") == "image":
+        source = part.get("source") or {}
+        return (source.get("type") == "base64" and "data" in source and "media_type" in source) or (
+            source.get("type") == "url" and "url" in source
+        )
+    inline = part.get("inlineData") or part.get("fileData")
+    return isinstance(inline, dict) and "mimeType" in inline and ("data" in inline or "fileUri" in inline)
 
 
 def _require(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -174,6 +222,32 @@ class WireFormat:
         }.get(status, "Error.")
 
 
+def _openai_tool(tool: Any, where: str) -> dict[str, Any]:
+    function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise WireError(400, f"{where}: must be {{'type': 'function', 'function': {{'name': ..., ...}}}}")
+    return {
+        "name": function["name"],
+        "description": function.get("description", ""),
+        "parameters": function.get("parameters") or {},
+    }
+
+
+def _openai_calls(calls: Any, where: str, names: dict[str, str]) -> list[dict[str, Any]]:
+    found = []
+    for i, call in enumerate(calls if isinstance(calls, list) else [None]):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(call.get("id"), str):
+            raise WireError(400, f"{where}[{i}]: must have an 'id' and a 'function' with 'name' and 'arguments'")
+        try:
+            args = json.loads(function.get("arguments") or "{}")
+        except ValueError:
+            raise WireError(400, f"{where}[{i}].function.arguments: must be a JSON string") from None
+        names[call["id"]] = function.get("name", "")
+        found.append({"id": call["id"], "name": function.get("name", ""), "args": args})
+    return found
+
+
 _OPENAI_ERROR_TYPES = {
     400: ("invalid_request_error", None),
     401: ("invalid_request_error", "invalid_api_key"),
@@ -191,15 +265,25 @@ class OpenAIWire(WireFormat):
         raw = _require(body, "messages", list, "an array of messages")
         if not raw:
             raise WireError(400, "messages: must contain at least one message")
-        messages = []
+        messages: list[dict[str, Any]] = []
+        names: dict[str, str] = {}
         for i, message in enumerate(raw):
             if not isinstance(message, dict):
                 raise WireError(400, f"messages[{i}]: must be an object")
             role = message.get("role")
-            if role not in ("system", "developer", "user", "assistant"):
+            if role not in ("system", "developer", "user", "assistant", "tool"):
                 raise WireError(400, f"messages[{i}].role: unsupported role {role!r}")
-            content = _text_of(message.get("content", ""), f"messages[{i}].content")
-            messages.append({"role": "system" if role == "developer" else role, "content": content})
+            content = _text_of(message.get("content") or "", f"messages[{i}].content")
+            entry: dict[str, Any] = {"role": "system" if role == "developer" else role, "content": content}
+            if role == "assistant" and message.get("tool_calls"):
+                entry["tool_calls"] = _openai_calls(message["tool_calls"], f"messages[{i}].tool_calls", names)
+            if role == "tool":
+                call = message.get("tool_call_id")
+                if call not in names:
+                    raise WireError(400, f"messages[{i}].tool_call_id: no earlier tool call has id {call!r}")
+                entry.update(tool_call_id=call, name=names[call])
+            messages.append(entry)
+        tools = [_openai_tool(tool, f"tools[{i}]") for i, tool in enumerate(body.get("tools") or [])]
         _number_in(body, "temperature", 0, 2)
         _number_in(body, "top_p", 0, 1)
         _positive_int(body, "max_tokens")
@@ -221,11 +305,23 @@ class OpenAIWire(WireFormat):
                 raise WireError(400, "response_format.type: must be one of 'text', 'json_object', 'json_schema'")
         auth = headers.get("authorization", "")
         api_key = auth[7:] if auth.lower().startswith("bearer ") else None
-        return ProviderRequest(self.name, model, messages, params, json_mode, schema, api_key)
+        return ProviderRequest(self.name, model, messages, params, json_mode, schema, api_key, tools=tools)
 
     def reply(self, request: ProviderRequest, reply: Reply, serial: int) -> dict[str, Any]:
         finish = {"stop_sequence": "stop"}.get(reply.finish, reply.finish)
         content = None if reply.finish == "content_filter" and not reply.text else reply.text
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if reply.tool_calls:
+            finish = "tool_calls"
+            message["content"] = reply.text or None
+            message["tool_calls"] = [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+                }
+                for call in reply.tool_calls
+            ]
         return {
             "id": f"chatcmpl-loopback{serial}",
             "object": "chat.completion",
@@ -234,7 +330,7 @@ class OpenAIWire(WireFormat):
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": finish,
                 }
@@ -277,6 +373,38 @@ class OpenAIWire(WireFormat):
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
+def _anthropic_messages(role: str, content: Any, where: str) -> list[dict[str, Any]]:
+    """One Anthropic turn as messages: text, tool calls on an assistant turn, tool results as tool messages."""
+    if not isinstance(content, list):
+        return [{"role": role, "content": _text_of(content, where)}]
+    texts, calls, results = [], [], []
+    for j, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(str(block.get("text", "")))
+        elif kind == "image" and role == "user" and _is_image(block):
+            texts.append(IMAGE_TEXT)
+        elif kind == "tool_use" and role == "assistant":
+            calls.append({"id": block.get("id"), "name": block.get("name"), "args": block.get("input") or {}})
+        elif kind == "tool_result" and role == "user":
+            results.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": block.get("tool_use_id"),
+                    "content": _text_of(block.get("content"), where),
+                }
+            )
+        else:
+            raise WireError(400, f"{where}.{j}.type: unexpected block {kind!r} in a {role} turn")
+    messages: list[dict[str, Any]] = list(results)
+    if texts or calls or not results:
+        message: dict[str, Any] = {"role": role, "content": "".join(texts)}
+        if calls:
+            message["tool_calls"] = calls
+        messages.append(message)
+    return messages
+
+
 _ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -315,7 +443,7 @@ class AnthropicWire(WireFormat):
                     if role == "system"
                     else f"messages.{i}.role: Input should be 'user' or 'assistant'",
                 )
-            messages.append({"role": role, "content": _text_of(message.get("content"), f"messages.{i}.content")})
+            messages.extend(_anthropic_messages(role, message.get("content"), f"messages.{i}.content"))
         _number_in(body, "temperature", 0, 1)
         _number_in(body, "top_p", 0, 1)
         stop = body.get("stop_sequences")
@@ -330,8 +458,13 @@ class AnthropicWire(WireFormat):
             if tool_name not in tools:
                 raise WireError(400, f"tool_choice.name: no tool named {tool_name!r} in tools")
             json_mode, schema = True, tools[tool_name].get("input_schema") or {}
+        offered = [
+            {"name": t.get("name"), "description": t.get("description", ""), "parameters": t.get("input_schema") or {}}
+            for t in body.get("tools") or []
+            if isinstance(t, dict) and t.get("name") != tool_name
+        ]
         return ProviderRequest(
-            self.name, model, messages, params, json_mode, schema, headers.get("x-api-key"), tool_name
+            self.name, model, messages, params, json_mode, schema, headers.get("x-api-key"), tool_name, offered
         )
 
     def reply(self, request: ProviderRequest, reply: Reply, serial: int) -> dict[str, Any]:
@@ -341,7 +474,14 @@ class AnthropicWire(WireFormat):
             "stop_sequence": "stop_sequence",
             "content_filter": "refusal",
         }[reply.finish]
-        if request.tool_name and reply.finish == "stop":
+        if reply.tool_calls:
+            content = [{"type": "text", "text": reply.text}] if reply.text else []
+            content += [
+                {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["args"]}
+                for call in reply.tool_calls
+            ]
+            stop_reason = "tool_use"
+        elif request.tool_name and reply.finish == "stop":
             content = [
                 {
                     "type": "tool_use",
@@ -429,8 +569,7 @@ class GeminiWire(WireFormat):
             role = content.get("role", "user") if isinstance(content, dict) else None
             if role not in ("user", "model"):
                 raise WireError(400, f"* GenerateContentRequest.contents[{i}].role: must be 'user' or 'model'")
-            text = self._parts(content, f"contents[{i}]")
-            messages.append({"role": "assistant" if role == "model" else "user", "content": text})
+            messages.extend(self._messages(content, role, f"contents[{i}]", len(messages)))
         config = body.get("generationConfig") or {}
         if not isinstance(config, dict):
             raise WireError(400, "generationConfig: must be an object")
@@ -446,7 +585,44 @@ class GeminiWire(WireFormat):
                 name, _, value = pair.partition("=")
                 if name == "key":
                     api_key = value
-        return ProviderRequest(self.name, model, messages, dict(config), json_mode, schema, api_key)
+        tools = [
+            {"name": d.get("name"), "description": d.get("description", ""), "parameters": d.get("parameters") or {}}
+            for tool in body.get("tools") or []
+            for d in (tool.get("functionDeclarations") or [] if isinstance(tool, dict) else [])
+        ]
+        return ProviderRequest(self.name, model, messages, dict(config), json_mode, schema, api_key, tools=tools)
+
+    def _messages(self, content: Any, role: str, where: str, offset: int) -> list[dict[str, Any]]:
+        """One Gemini content as messages: text, `functionCall` parts, `functionResponse` parts."""
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if isinstance(parts, list) and any(
+            isinstance(p, dict) and ("functionCall" in p or "functionResponse" in p) for p in parts
+        ):
+            texts = [str(p["text"]) for p in parts if "text" in p]
+            calls = [p["functionCall"] for p in parts if "functionCall" in p]
+            responses = [p["functionResponse"] for p in parts if "functionResponse" in p]
+            found: list[dict[str, Any]] = []
+            for k, response in enumerate(responses):
+                name = response.get("name", "")
+                result = response.get("response") or {}
+                text = result.get("result", result) if isinstance(result, dict) else result
+                found.append(
+                    {"role": "tool", "tool_call_id": f"{offset}-{k}-{name}", "name": name, "content": str(text)}
+                )
+            if texts or calls:
+                message: dict[str, Any] = {
+                    "role": "assistant" if role == "model" else "user",
+                    "content": "".join(texts),
+                }
+                if calls:
+                    message["tool_calls"] = [
+                        {"id": f"{offset}-{k}-{c.get('name')}", "name": c.get("name"), "args": c.get("args") or {}}
+                        for k, c in enumerate(calls)
+                    ]
+                found.append(message)
+            return found
+        text = self._parts(content, where)
+        return [{"role": "assistant" if role == "model" else "user", "content": text}]
 
     @staticmethod
     def _parts(content: Any, where: str) -> str:
@@ -462,8 +638,11 @@ class GeminiWire(WireFormat):
             candidate["safetyRatings"] = [
                 {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
             ]
-        if reply.text:
-            candidate["content"] = {"parts": [{"text": reply.text}], "role": "model"}
+        parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
+        for call in reply.tool_calls or []:
+            parts.append({"functionCall": {"name": call["name"], "args": call["args"]}})
+        if parts:
+            candidate["content"] = {"parts": parts, "role": "model"}
         return {
             "candidates": [candidate],
             "usageMetadata": {

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.trace.query import Moment, resolve_store
-from dspex_lab.trace.schema import EVALUATE_PREFIX, LM_PREFIX, Key, LMRequest, LMResponse
+from dspex_lab.trace.schema import EVALUATE_PREFIX, LM_PREFIX, TOOL_PREFIX, Key, LMRequest, LMResponse
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -160,6 +160,9 @@ def _widen(root: dict[str, Any], start: int, end: int) -> None:
     root["endTimeUnixNano"] = str(end if hi is None else max(int(hi), end))
 
 
+"""OpenInference span kinds of dspex_lab span kinds (LM spans are LLM, the rest CHAIN)."""
+
+
 def _span(row: pd.Series, span_id: int, trace_id: str, parent_hex: str | None) -> dict[str, Any]:
     kind = str(row["kind"])
     start_payload = row["start_payload"] or {}
@@ -176,7 +179,11 @@ def _span(row: pd.Series, span_id: int, trace_id: str, parent_hex: str | None) -
     if kind.startswith(LM_PREFIX):
         attributes.update(_llm_attributes(str(row["component"]), start_payload, end_payload))
     else:
-        attributes["openinference.span.kind"] = "EVALUATOR" if kind.startswith(EVALUATE_PREFIX) else "CHAIN"
+        attributes["openinference.span.kind"] = (
+            "EVALUATOR" if kind.startswith(EVALUATE_PREFIX) else "TOOL" if kind.startswith(TOOL_PREFIX) else "CHAIN"
+        )
+        if kind.startswith(TOOL_PREFIX):
+            attributes["tool.name"] = str(row["component"]).removeprefix("tool:")
         inputs = start_payload.get(Key.inputs, start_payload)
         outputs = end_payload.get(Key.outputs, {k: v for k, v in end_payload.items() if k not in _BOOKKEEPING})
         if inputs:

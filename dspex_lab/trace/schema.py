@@ -170,6 +170,34 @@ class SpanEnd(EventData):
     error: str | None = None
 
 
+# --- tools ---------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ToolEnd(SpanEnd):
+    """A tool call ended.
+
+    Args:
+        result: what the tool returned.
+    """
+
+    KIND: ClassVar[str] = "tool.end"
+    result: Any = None
+
+
+@dataclass(eq=False)
+class ToolStart(EventData):
+    """A tool (`dx.Tool`) was called; the component is "tool:<name>".
+
+    Args:
+        args: the arguments it was called with.
+    """
+
+    KIND: ClassVar[str] = "tool.start"
+    END: ClassVar[type[SpanEnd] | None] = ToolEnd
+    args: dict[str, Any]
+
+
 # --- programs and adapters -----------------------------------------------------------------------
 
 
@@ -251,6 +279,7 @@ class LMResponse(SpanEnd):
         cost: in US dollars, when the price is known.
         cache_hit: whether the reply came from the cache.
         finish_reason: "stop", "length", ...
+        tool_calls: the calls a model made through native function calling ({"name", "args", "id"}).
     """
 
     KIND: ClassVar[str] = "lm.response"
@@ -261,6 +290,7 @@ class LMResponse(SpanEnd):
     cost: float | None = None
     cache_hit: bool | None = None
     finish_reason: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass(eq=False)
@@ -707,6 +737,8 @@ ALL: tuple[type[EventData], ...] = (
     LMResponse,
     LMRetry,
     LMCircuit,
+    ToolStart,
+    ToolEnd,
     StateChange,
     EvaluateStart,
     EvaluateExample,
@@ -742,6 +774,8 @@ AnyEvent = Union[  # noqa: UP007 (a runtime Union: the JSON schema is made from 
     LMResponse,
     LMRetry,
     LMCircuit,
+    ToolStart,
+    ToolEnd,
     StateChange,
     EvaluateStart,
     EvaluateExample,
@@ -775,6 +809,7 @@ LM_PREFIX = LMRequest.KIND.split(".")[0] + "."
 OPTIMIZE_PREFIX = OptimizeStart.KIND.split(".")[0] + "."
 """Every optimizer event's kind starts with this."""
 EVALUATE_PREFIX = EvaluateStart.KIND.split(".")[0] + "."
+TOOL_PREFIX = ToolStart.KIND.split(".")[0] + "."
 """Every evaluation event's kind starts with this."""
 RUN_STARTS = frozenset({EvaluateStart.KIND, TeacherStart.KIND})
 RUN_EXAMPLES = frozenset({EvaluateExample.KIND, TeacherExample.KIND})

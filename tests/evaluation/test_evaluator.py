@@ -286,8 +286,8 @@ def test_bad_arguments_are_refused_with_the_fix():
         dx.evaluate(program, [{"question": "q", "answer": "a"}], exact_match)
     with pytest.raises(ValueError, match=r"devset\[1\]: inputs\(\): this example has no input keys"):
         dx.evaluate(program, [devset(1)[0], dx.Example(question="q")], exact_match)
-    with pytest.raises(TypeError, match=r"program must be a dx\.Module"):
-        dx.evaluate(lambda question: question, devset(1), exact_match)
+    with pytest.raises(TypeError, match=r"program must be a dx\.Module or a function of the inputs"):
+        dx.evaluate("not a program", devset(1), exact_match)
     with pytest.raises(ValueError, match="pass run_id= with it"):
         dx.evaluate(program, devset(1), exact_match, db_path="x.sqlite3")
     with pytest.raises(TypeError, match=r"failure_score must be a finite number, got '0' \(str\)"):

@@ -94,6 +94,6 @@ def test_error_type_and_message_are_shown(server):
         make_lm(server)("q")
 
 
-def test_a_tool_role_is_refused_with_the_roles_that_exist(server):
-    with pytest.raises(ValueError, match="no 'tool' role"):
+def test_a_tool_message_must_name_the_call_it_answers(server):
+    with pytest.raises(ValueError, match="a 'tool' message needs 'tool_call_id'"):
         make_lm(server)([{"role": "tool", "content": "x"}])
