@@ -268,7 +268,7 @@ def takes_native_tools(signature: type[Signature], supports_tool_calls: bool) ->
 
 def tool_specs(signature: type[Signature], inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The `tools=` parameter: every tool of the signature's tools inputs, in OpenAI's shape."""
-    specs = []
+    specs: list[dict[str, Any]] = []
     for name in special_fields(signature).get("tool", ()):
         value = inputs.get(name) or []
         specs.extend(tool.spec() for tool in (value if isinstance(value, list | tuple) else [value]))

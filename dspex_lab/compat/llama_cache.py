@@ -20,6 +20,11 @@ def keep_cached_tokens(llama: Any, count: int) -> None:
     llama.n_tokens = count
 
 
+def evaluated_token_count(llama: Any) -> int:
+    """How many tokens the model's cache holds now (prompt and generated)."""
+    return int(llama.n_tokens)
+
+
 def evaluated_tokens(llama: Any, count: int) -> list[int]:
     """The first `count` tokens of the prompt the model last evaluated."""
     return list(llama.input_ids[:count].tolist())

@@ -35,7 +35,7 @@ import warnings
 from pathlib import Path
 from typing import Any, cast
 
-from dspex_lab.compat.llama_cache import evaluated_tokens, keep_cached_tokens
+from dspex_lab.compat.llama_cache import evaluated_token_count, evaluated_tokens, keep_cached_tokens
 from dspex_lab.errors import ConfigurationError, LMError
 from dspex_lab.lm.base import BaseLM, LMResponse, Message
 from dspex_lab.lm.stream import TextSink
@@ -142,30 +142,29 @@ class _Engine:
         """Generate token by token, each piece of text to `sink`; the reply in the non-streamed shape.
 
         A streamed call starts from an empty cache (no prefix reuse), so its reply
-        is the one a fresh model gives, like every other.
+        is the one a fresh model gives, like every other; the caller holds this engine alone.
         """
-        with self.lock:
-            llama = self.llama
+        llama = self.llama
+        llama.reset()
+        self.previous_prompt = []
+        texts: list[str] = []
+        finish = None
+        chunks: Any = llama.create_chat_completion(messages=cast(Any, messages), stream=True, **options)
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                finish = choice.get("finish_reason") or finish
+                text = choice["delta"].get("content")
+                if text:
+                    texts.append(text)
+                    sink(text)
+        finally:
+            chunks.close()
+            total = evaluated_token_count(llama)
             llama.reset()
-            self.previous_prompt = []
-            texts: list[str] = []
-            finish = None
-            chunks: Any = llama.create_chat_completion(messages=cast(Any, messages), stream=True, **options)
-            try:
-                for chunk in chunks:
-                    choice = chunk["choices"][0]
-                    finish = choice.get("finish_reason") or finish
-                    text = choice["delta"].get("content")
-                    if text:
-                        texts.append(text)
-                        sink(text)
-            finally:
-                chunks.close()
-                total = llama.n_tokens
-                llama.reset()
-            # One streamed piece per generated token; the rest of the context is the prompt.
-            usage = {"prompt_tokens": total - len(texts), "completion_tokens": len(texts)}
-            return {"choices": [{"message": {"content": "".join(texts)}, "finish_reason": finish}], "usage": usage}
+        # One streamed piece per generated token; the rest of the context is the prompt.
+        usage = {"prompt_tokens": total - len(texts), "completion_tokens": len(texts)}
+        return {"choices": [{"message": {"content": "".join(texts)}, "finish_reason": finish}], "usage": usage}
 
 
 def _reused_prefix(reusable: list[int], prompt: list[int]) -> int:

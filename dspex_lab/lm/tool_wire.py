@@ -223,7 +223,7 @@ def gemini_content(message: Message, names: dict[str, str]) -> dict[str, Any]:
 
 def gemini_tool_calls(parts: list[dict[str, Any]]) -> list[ToolCall] | None:
     """The `functionCall` parts of a reply as calls."""
-    found = []
+    found: list[ToolCall] = []
     for part in parts:
         call = part.get("functionCall")
         if isinstance(call, dict):

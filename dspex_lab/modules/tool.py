@@ -54,7 +54,7 @@ class Tool:
             raise TypeError(f"a tool wraps a function, got {func!r}")
         target = func if inspect.isfunction(func) or inspect.ismethod(func) else getattr(func, "__call__", func)  # noqa: B004
         self.func = func
-        self.name = name or getattr(func, "__name__", type(func).__name__)
+        self.name: str = name or str(getattr(func, "__name__", type(func).__name__))
         self.desc = desc if desc is not None else inspect.cleandoc(getattr(func, "__doc__", None) or "")
         signature = inspect.signature(target)
         hints = _hints(target)
@@ -227,7 +227,7 @@ class ToolCalls(pydantic.BaseModel):
             'Example: {"tool_calls": [{"name": "search", "args": {"query": "cats"}}]}'
         )
 
-    def __iter__(self) -> Any:  # type: ignore[override]
+    def __iter__(self) -> Any:
         return iter(self.tool_calls)
 
     def __len__(self) -> int:
