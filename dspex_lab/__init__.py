@@ -33,9 +33,9 @@ _EXPORTS: dict[str, str] = {
     "Image": "dspex_lab.modules.image",
     "ChatAdapter": "dspex_lab.adapters.chat",
     "JSONAdapter": "dspex_lab.adapters.json",
-    "configure": "dspex_lab.settings",
+    "configure": "dspex_lab.config",
     "Callback": "dspex_lab.callbacks",
-    "context": "dspex_lab.settings",
+    "context": "dspex_lab.config",
     # errors
     "DspexError": "dspex_lab.errors",
     "SignatureError": "dspex_lab.errors",
@@ -134,6 +134,7 @@ if TYPE_CHECKING:
     from dspex_lab.adapters.chat import ChatAdapter
     from dspex_lab.adapters.json import JSONAdapter
     from dspex_lab.callbacks import Callback
+    from dspex_lab.config import configure, context
     from dspex_lab.errors import (
         AdapterParseError,
         CircuitOpenError,
@@ -170,7 +171,6 @@ if TYPE_CHECKING:
     from dspex_lab.optimize.labeled import LabeledFewShot
     from dspex_lab.optimize.random_search import BootstrapFewShotWithRandomSearch
     from dspex_lab.prediction import Prediction
-    from dspex_lab.settings import configure, context
     from dspex_lab.signature import InputField, OutputField, Signature
     from dspex_lab.streaming import StreamChunk, streamify
     from dspex_lab.trace.flow import get_message_flow

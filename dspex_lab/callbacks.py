@@ -20,6 +20,7 @@ import logging
 import threading
 from typing import Any
 
+from dspex_lab import settings
 from dspex_lab.trace import events
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,6 @@ def _end(event: events.Event) -> tuple[str, tuple[Any, ...]] | None:
 
 
 def _dispatch(event: events.Event) -> None:
-    from dspex_lab import settings
-
     callbacks = settings.get("callbacks")
     if not callbacks:
         return

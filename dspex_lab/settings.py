@@ -21,36 +21,17 @@ _overrides: ContextVar[dict[str, Any] | None] = ContextVar("dspex_settings", def
 
 
 def _check(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The settings as they will be stored: checked, and an LM given by name built (as DSPy users write it)."""
+    """The settings as they will be stored (`dspex_lab.config` resolves LM names and callbacks first)."""
     unknown = sorted(set(kwargs) - set(KNOWN_SETTINGS))
     if unknown:
         raise TypeError(f"unknown setting(s) {unknown}; known settings are {list(KNOWN_SETTINGS)}")
-    if "callbacks" in kwargs:
-        from dspex_lab import callbacks
-
-        kwargs = {**kwargs, "callbacks": callbacks.check(kwargs["callbacks"])}
-        if kwargs["callbacks"]:
-            callbacks.install()
-    lm = kwargs.get("lm")
-    if isinstance(lm, str):
-        from dspex_lab.lm.factory import LM
-
-        kwargs = {**kwargs, "lm": LM(lm)}
-    elif lm is not None:
-        from dspex_lab.lm.base import BaseLM
-
-        if not isinstance(lm, BaseLM):
-            raise TypeError(
-                f"lm must be an LM client such as dx.LM('openai/gpt-4o-mini') or its name as a string, "
-                f"got {type(lm).__name__}"
-            )
     return kwargs
 
 
 def configure(**kwargs: Any) -> None:
     """Set process-wide defaults, e.g. `configure(lm=dx.LM("local/smollm2-135m"))`.
 
-    An LM may be given by name, as DSPy users write it: `configure(lm="openai/gpt-4o-mini")`.
+    `dx.configure` (`dspex_lab.config.configure`) also takes an LM by name.
     """
     _defaults.update(_check(kwargs))
 

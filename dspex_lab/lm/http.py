@@ -79,7 +79,7 @@ class HTTPLM(BaseLM):
         self.extra_headers = dict(headers or {})
         self._api_key = resolve_key(api_key, self.env_keys)
         self._base_headers = {"Content-Type": "application/json", **self.static_headers, **self.extra_headers}
-        self._transport = transport.transport_for(http_client)
+        self._transport = _transport_for(http_client)
         self._network = (proxy, verify)
         self._route: network.Route | None = network.route(self.api_base, proxy, verify)
 
@@ -304,3 +304,14 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _transport_for(http_client: Any) -> transport.Transport:
+    """The transport for `http_client=`: an httpx client, a Transport, or None (the default)."""
+    if http_client is None:
+        return transport.default_transport()
+    if isinstance(http_client, transport.Transport):
+        return http_client
+    from dspex_lab.lm.httpx_transport import HTTPXTransport
+
+    return HTTPXTransport(http_client)

@@ -172,17 +172,6 @@ def default_transport() -> Transport:
     return _default
 
 
-def transport_for(http_client: Any) -> Transport:
-    """The transport for `http_client=`: an httpx client, a Transport, or None (the default)."""
-    if http_client is None:
-        return _default
-    if isinstance(http_client, Transport):
-        return http_client
-    from dspex_lab.lm.httpx_transport import HTTPXTransport
-
-    return HTTPXTransport(http_client)
-
-
 class _LoopSessions:
     """One aiohttp session per event loop, closed with its loop."""
 
