@@ -837,6 +837,7 @@ class Key:
     """Every payload key of the schema, for code that needs one as a string (a frame column, a lookup)."""
 
     adapter: Final = "adapter"
+    args: Final = "args"
     attempt: Final = "attempt"
     attempts: Final = "attempts"
     best: Final = "best"
@@ -874,6 +875,7 @@ class Key:
     optimizer: Final = "optimizer"
     origin: Final = "origin"
     outputs: Final = "outputs"
+    result: Final = "result"
     params: Final = "params"
     passed: Final = "passed"
     path: Final = "path"
@@ -891,6 +893,7 @@ class Key:
     score: Final = "score"
     seed: Final = "seed"
     state: Final = "state"
+    tool_calls: Final = "tool_calls"
     train_index: Final = "train_index"
     status: Final = "status"
     stopped: Final = "stopped"

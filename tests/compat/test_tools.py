@@ -315,7 +315,8 @@ def test_react_refuses_a_tool_named_finish_and_a_clashing_field():
 @pytest.mark.slow
 @pytest.mark.local_model
 def test_the_embedded_model_runs_an_agent_through_the_text_protocol():
-    """The embedded model has no native function calling: ReAct asks it in DSPy's text protocol."""
+    """The embedded model has no native function calling: ReAct asks it in its adapter's text protocol
+    (JSON, the embedded model's default adapter), the tool calls an output field like any other."""
     lm = dx.LM("local/smollm2-135m", cache=False, max_tokens=96)
     assert lm.supports_tool_calls is False
     agent = dx.ReAct("question -> answer", tools=[capital_of, population_of], max_iters=1)
@@ -323,7 +324,7 @@ def test_the_embedded_model_runs_an_agent_through_the_text_protocol():
         pred = agent(question=QUESTION)
     first = lm.history[0]
     assert "tools" not in first.params
-    assert "[[ ## next_tool_calls ## ]]" in first.messages[-1]["content"]
+    assert "`next_tool_calls`" in first.messages[-1]["content"]
     assert (
         "(1) capital_of, whose description is <desc>The capital city of a country.</desc>"
         in (first.messages[0]["content"])
