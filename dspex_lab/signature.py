@@ -91,6 +91,10 @@ class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
 
+    def __reduce__(self) -> str:
+        # Unpickled as this module's one marker, so a shipped field without a default still has none.
+        return "MISSING"
+
 
 MISSING: Any = _Missing()
 _PLAIN_TYPES = (

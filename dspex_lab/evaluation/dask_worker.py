@@ -229,7 +229,11 @@ class _Drive:
                     on_outcome=self._finished,
                 )
             )
-            remove = self.token.on_cancel(lambda reason: loop.call_soon_threadsafe(work.cancel))
+
+            def cancel(reason: str) -> None:
+                loop.call_soon_threadsafe(work.cancel)
+
+            remove = self.token.on_cancel(cancel)
             try:
                 await work
             except asyncio.CancelledError:
@@ -264,15 +268,15 @@ class _Drive:
     def _flush(self, end: str | None = None) -> None:
         # Outcomes first, events second: every outcome taken here was recorded after its own events.
         outcomes, self.finished = self.finished, []
-        flat = self.relay.take()
-        if not outcomes and not flat and end is None:
+        shipped = self.relay.take()
+        if not outcomes and not shipped and end is None:
             return
         self.reported += len(outcomes)
         message: dict[str, Any] = {
             "attempt": self.attempt,
             "batch": self.spec.batch,
             "worker": self.label,
-            "events": flat,
+            "events": shipped,
             "outcomes": outcomes,
         }
         if end is not None:

@@ -14,24 +14,22 @@ processes:
 - the `task` column names the worker ("worker:0"), one lane per worker in the
   timeline's lanes-by-task view.
 
-The rows are the store's own (the values of `events.FIELDS`, payloads already
-frozen), so nothing is encoded twice on the way.
+What travels is `schema.Event`s, their payloads the plain fields of the
+schema's classes (already cleaned of secrets and cut to size on the worker):
+they pickle, and `event.data` reads one back as its typed class.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
 
 from dspex_lab.trace import events
-from dspex_lab.trace.events import FIELDS, Event
 from dspex_lab.trace.payload import thaw
-from dspex_lab.trace.store import EventStore
+from dspex_lab.trace.schema import Event
+from dspex_lab.trace.store import WIDTH, EventStore
 
 log = logging.getLogger(__name__)
-
-WIDTH = len(FIELDS)
-_SPAN, _PARENT, _TASK, _CORRELATION = (FIELDS.index(key) for key in ("span_id", "parent_id", "task", "correlation_id"))
 
 
 class RelayStore(EventStore):
@@ -40,14 +38,17 @@ class RelayStore(EventStore):
     def __init__(self) -> None:
         super().__init__(chunk_events=1 << 40)
 
-    def take(self) -> list[Any]:
-        """The buffered events, flat (WIDTH values per event, oldest first), removed from the store."""
-        with self._lock:
-            flat = self._flat
-            # Writers only append, one whole event at a time: the first len() values are whole events.
-            taken = flat[: len(flat)]
-            del flat[: len(taken)]
-        return taken
+    def take(self) -> list[Event]:
+        """The buffered events, oldest first, removed from the store."""
+        with self._append_lock:
+            flat = self._flat[:]
+            del self._flat[:]
+        return [
+            Event(ts, kind, run_id, span or None, parent or None, component, task, correlation, thaw(payload))
+            for ts, kind, run_id, span, parent, component, task, correlation, payload in (
+                flat[start : start + WIDTH] for start in range(0, len(flat), WIDTH)
+            )
+        ]
 
 
 class Ingest:
@@ -63,31 +64,31 @@ class Ingest:
         self._correlations: dict[tuple[str, str], str] = {}
         self.delivered = 0
 
-    def deliver(self, source: str, worker: str, flat: list[Any]) -> None:
-        """Add `flat` (as `RelayStore.take` returned it) to the current store and listeners."""
-        if not flat:
+    def deliver(self, source: str, worker: str, shipped: Sequence[Event]) -> None:
+        """Add `shipped` (as `RelayStore.take` returned it) to the current store and listeners."""
+        if not shipped:
             return
-        rows = [flat[start : start + WIDTH] for start in range(0, len(flat), WIDTH)]
-        for row in rows:
-            row[_SPAN] = self._span(source, row[_SPAN]) if row[_SPAN] else 0
-            row[_PARENT] = self._span(source, row[_PARENT]) if row[_PARENT] else self.parent
-            row[_TASK] = worker
-            if row[_CORRELATION] is not None:
-                row[_CORRELATION] = self._correlation(source, row[_CORRELATION])
-        self.delivered += len(rows)
+        delivered = [
+            event._replace(
+                span_id=self._span(source, event.span_id) if event.span_id else None,
+                parent_id=self._span(source, event.parent_id) if event.parent_id else self.parent or None,
+                task=worker,
+                correlation_id=(
+                    self._correlation(source, event.correlation_id) if event.correlation_id is not None else None
+                ),
+            )
+            for event in shipped
+        ]
+        self.delivered += len(delivered)
         store = events.get_store()
         if store is not None:
-            store.extend({name: [row[i] for row in rows] for i, name in enumerate(FIELDS)})
-        listeners = events._sink().listeners
-        if listeners:
-            for row in rows:
-                event = Event(*row[:-1], thaw(row[-1]) if row[-1] is not None else None)
-                event = event._replace(span_id=event.span_id or None, parent_id=event.parent_id or None)
-                for listener in listeners:
-                    try:
-                        listener(event)
-                    except Exception:
-                        log.warning("trace listener %r failed on a worker's event", listener, exc_info=True)
+            store.extend(delivered)
+        for listener in events._sink().listeners:
+            for event in delivered:
+                try:
+                    listener(event)
+                except Exception:
+                    log.warning("trace listener %r failed on a worker's event", listener, exc_info=True)
 
     def _span(self, source: str, span_id: int) -> int:
         key = (source, span_id)

@@ -23,6 +23,7 @@ import dspex_lab as dx
 from dspex_lab.evaluation.cancel import CancelToken
 from dspex_lab.evaluation.dask_worker import running_batches
 from dspex_lab.testing import ProviderServer
+from dspex_lab.trace.query import get_events
 from dspex_lab.trace.store import EventStore
 
 from .helpers import Recorder
@@ -90,7 +91,7 @@ def test_results_match_a_local_run_and_the_workers_events_land_in_this_store(cli
     assert remote.status == "completed"
     assert rows(remote) == rows(local)
     assert recorder.done == 24
-    frame = trace_store.frame().reset_index()
+    frame = get_events(store=trace_store).reset_index()
     frame = frame[frame["run_id"] == remote.run_id]
     items = frame[frame["kind"] == "evaluate.item.start"]
     assert sorted(payload["index"] for payload in items["payload"]) == list(range(24))
@@ -119,12 +120,10 @@ def test_the_optimizers_run_their_teachers_and_candidates_on_the_cluster(client,
     compiled = optimizer.compile(qa(server), trainset=train)
 
     assert [dict(demo) for demo in compiled.demos] == [dict(demo) for demo in expected.demos]
-    assert [(a.index, a.passed) for a in sorted(optimizer.attempts, key=lambda a: a.index)][:3] == [
-        (0, True),
-        (1, True),
-        (2, True),
-    ]
-    attempts = trace_store.events(kind="optimize.attempt")
+    # The same examples pass on the cluster as here (it may stop sooner: it has its demos).
+    assert {(a.index, a.passed) for a in optimizer.attempts} <= {(a.index, a.passed) for a in local.attempts}
+    assert sum(a.passed for a in optimizer.attempts) >= 3
+    attempts = get_events(kind="optimize.attempt", store=trace_store)
     assert set(attempts["task"].astype(str)) <= {"worker:0", "worker:1"}
 
     search = dx.BootstrapFewShotWithRandomSearch(
@@ -285,7 +284,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_reports_nothing_twice(client,
         def on_event(self, event):
             super().on_event(event)
             if event.kind == "evaluate.example" and self.done == 3:
-                items = trace_store.events(kind="evaluate.item.start")
+                items = get_events(kind="evaluate.item.start", store=trace_store)
                 index = event.payload["index"]
                 worker = next(task for task, p in zip(items["task"], items["payload"]) if p["index"] == index)
                 reported_before_kill.extend(e.payload["index"] for e in self.events if e.kind == "evaluate.example")
@@ -305,6 +304,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_reports_nothing_twice(client,
     assert sorted(r.index for r in result.results) == list(range(32))
     assert all(r.error is None for r in result.results)
     assert recorder.done == 32
-    starts = Counter(payload["index"] for payload in trace_store.events(kind="evaluate.item.start")["payload"])
+    items = get_events(kind="evaluate.item.start", store=trace_store)
+    starts = Counter(payload["index"] for payload in items["payload"])
     assert len(reported_before_kill) == 3
     assert all(starts[index] == 1 for index in reported_before_kill)
