@@ -46,6 +46,8 @@ _EXPORTS: dict[str, str] = {
     "CircuitOpenError": "dspex_lab.errors",
     "Interrupted": "dspex_lab.errors",
     "OptimizationError": "dspex_lab.optimize.base",
+    "ClusterError": "dspex_lab.errors",
+    "ShippingError": "dspex_lab.errors",
     # LMs
     "BaseLM": "dspex_lab.lm.base",
     "LMResponse": "dspex_lab.lm.base",
@@ -65,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "answer_passage_match": "dspex_lab.evaluation.answers",
     "SemanticF1": "dspex_lab.evaluation.judges",
     "CompleteAndGrounded": "dspex_lab.evaluation.judges",
+    "DaskExecutor": "dspex_lab.evaluation.dask_executor",
     # optimizers
     "Optimizer": "dspex_lab.optimize.base",
     "CompileReport": "dspex_lab.optimize.base",
@@ -138,14 +141,17 @@ if TYPE_CHECKING:
     from dspex_lab.errors import (
         AdapterParseError,
         CircuitOpenError,
+        ClusterError,
         ConfigurationError,
         DspexError,
         InputError,
         Interrupted,
         LMError,
+        ShippingError,
         SignatureError,
     )
     from dspex_lab.evaluation.answers import answer_exact_match, answer_passage_match
+    from dspex_lab.evaluation.dask_executor import DaskExecutor
     from dspex_lab.evaluation.evaluator import Evaluate, aevaluate, evaluate
     from dspex_lab.evaluation.judges import CompleteAndGrounded, SemanticF1
     from dspex_lab.evaluation.result import EvaluationResult

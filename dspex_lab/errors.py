@@ -128,3 +128,11 @@ class Interrupted(asyncio.CancelledError):
     def __init__(self, partial: Any = None, message: str = "the run was cancelled") -> None:
         super().__init__(message)
         self.partial = partial
+
+
+class ClusterError(DspexError, RuntimeError):
+    """A Dask cluster cannot serve a run: the client is closed, no scheduler answers, or the workers fail the work."""
+
+
+class ShippingError(DspexError, TypeError):
+    """Something a run needs cannot be sent to another process; the message names it and the fix."""

@@ -37,6 +37,10 @@ class Example(FieldMap):
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"examples are immutable; use example.copy({name}=...) for a changed copy")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt through _make: unpickling must not go through the read-only __setattr__.
+        return (type(self)._make, (self._fields, self._input_keys))
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Example):
             return self._fields == other._fields and self._input_keys == other._input_keys

@@ -56,6 +56,10 @@ class Prediction(FieldMap):
         """The usage behind this prediction per model, as DSPy's `get_lm_usage()` gives it."""
         return {model: usage.to_dict() for model, usage in (self.usage.by_lm or {}).items()}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt field by field: unpickling must not go through the read-only __setattr__.
+        return (_rebuild, (type(self), self._fields, self._completions, self.raw, self.usage, self.finish_reason))
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mapping):
             return self._fields == dict(other)
@@ -95,3 +99,20 @@ class Completions(Sequence[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return f"Completions({self._items!r})"
+
+
+def _rebuild(
+    cls: type[Prediction],
+    fields: dict[str, Any],
+    completions: list[dict[str, Any]] | None,
+    raw: str | None,
+    usage: Usage,
+    finish_reason: str | None,
+) -> Prediction:
+    prediction = cls.__new__(cls)
+    object.__setattr__(prediction, "_fields", fields)
+    object.__setattr__(prediction, "_completions", completions)
+    object.__setattr__(prediction, "raw", raw)
+    object.__setattr__(prediction, "usage", usage)
+    object.__setattr__(prediction, "finish_reason", finish_reason)
+    return prediction

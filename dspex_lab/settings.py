@@ -106,3 +106,13 @@ def current_adapter(lm: Any = None) -> Any:
 
 
 _chat_adapter: Any = None
+
+
+def snapshot() -> dict[str, Any]:
+    """The settings in effect here (`configure()` and the current `context()`), for `context(**...)` elsewhere.
+
+    A Dask worker runs its share of a run inside `context(**snapshot())` taken on the client.
+    """
+    merged = {name: value for name, value in _defaults.items() if value is not None}
+    merged.update(_overrides.get() or {})
+    return merged

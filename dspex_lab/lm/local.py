@@ -348,6 +348,11 @@ class LocalLM(BaseLM):
         """The copies of the model serving this LM's calls."""
         return _pool(self.path, self.n_ctx, self.n_threads, self.seed, self.instances)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled in another process (a Dask worker, maybe on another machine): its own copy of the weights.
+        super().__setstate__(state)
+        self.path = model_path(self.model_name)
+
     def load(self) -> LocalLM:
         """Load one copy of the model now rather than on the first call; returns self."""
         pool = self.pool

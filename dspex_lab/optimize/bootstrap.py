@@ -32,13 +32,13 @@ labeled demos drawn with `random.Random(seed)`.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from dspex_lab import settings
 from dspex_lab.evaluation.cancel import CancelToken
 from dspex_lab.evaluation.engine import run_each
-from dspex_lab.evaluation.executor import Outcome
+from dspex_lab.evaluation.executor import Executor, Outcome
 from dspex_lab.example import Example
 from dspex_lab.modules.module import Module
 from dspex_lab.optimize.attempt import Attempt, MetricCheck, run_attempt
@@ -79,6 +79,8 @@ class BootstrapFewShot(Optimizer):
       the trainset's order (default); False keeps DSPy's trainset order and
       random labeled demos exactly.
     - `concurrency`: teacher runs in flight at once; `progress`: as in `dx.evaluate`.
+    - `executor`: where the teacher runs go (`dx.DaskExecutor(client)` for a
+      Dask cluster); the current process when None.
 
     After a compile, `attempts` lists every teacher run and `report` says what
     was installed where; the events of the run (`report.run_id`) replay it.
@@ -98,6 +100,7 @@ class BootstrapFewShot(Optimizer):
         stratify: bool = True,
         concurrency: int = 8,
         progress: bool | None = None,
+        executor: Executor | None = None,
     ) -> None:
         for name, value, least in (
             ("max_bootstrapped_demos", max_bootstrapped_demos, 0),
@@ -127,6 +130,7 @@ class BootstrapFewShot(Optimizer):
         self.stratify = bool(stratify)
         self.concurrency = concurrency
         self.progress = progress
+        self.executor = executor
         self._metric_check = MetricCheck(metric, metric_threshold)
         self.attempts: list[Attempt] = []
 
@@ -215,7 +219,7 @@ class BootstrapFewShot(Optimizer):
     async def _bootstrap(
         self,
         teachers: list[Module],
-        names: dict[int, str],
+        names: _PredictorNames,
         trainset: list[Example],
         where: list[int],
         report: CompileReport,
@@ -225,30 +229,24 @@ class BootstrapFewShot(Optimizer):
         if limit == 0 or not trainset:
             return {}
         search = _Search(limit, DEFAULT_MAX_ERRORS if self.max_errors is None else self.max_errors)
+        try_example = _TeacherRuns(
+            teachers,
+            names,
+            where,
+            self._metric_check,
+            [self._context(round_index) for round_index in range(self.max_rounds)],
+            self.seed,
+            report.optimizer,
+            search.halt,
+        )
 
-        async def try_example(item: tuple[int, Example]) -> Attempt | None:
-            index, example = item
-            for round_index in range(self.max_rounds):
-                if search.stopped is not None:
-                    # The engine stops the run at its next chance; start no more teacher runs meanwhile.
-                    return None
-                attempt = await run_attempt(
-                    teachers[round_index],
-                    names,
-                    example,
-                    where[index],
-                    round_index,
-                    self._metric_check,
-                    self._context(round_index),
-                    self.seed,
-                    report.optimizer,
-                )
+        def finished(outcome: Outcome) -> None:
+            attempts = outcome.value if outcome.ok else None
+            for attempt in attempts or ():
                 self.attempts.append(attempt)
                 if attempt.error is not None:
                     search.failed(attempt)
-                if attempt.passed:
-                    return attempt
-            return None
+            search.finished(outcome)
 
         phase = schema.OptimizePhaseStart(phase="bootstrap", examples=len(trainset), max_bootstrapped_demos=limit)
         with events.span(phase, report.optimizer) as span:
@@ -259,8 +257,9 @@ class BootstrapFewShot(Optimizer):
                 run_id=report.run_id,
                 progress=settings.get("progress", True) if self.progress is None else self.progress,
                 cancel=search.token,
-                on_outcome=search.finished,
-                score_of=lambda outcome: 1.0 if outcome.ok and outcome.value is not None else 0.0,
+                executor=self.executor,
+                on_outcome=finished,
+                score_of=lambda outcome: 1.0 if outcome.ok and _passed(outcome.value) is not None else 0.0,
                 component=report.optimizer,
                 label=f"{report.optimizer}: teacher runs",
                 kinds=schema.TEACHER,
@@ -301,6 +300,76 @@ class BootstrapFewShot(Optimizer):
         return install_demos(program, chosen, report.optimizer)
 
 
+class _Halt:
+    """Set once the search has settled, so a teacher run about to start a round does not.
+
+    A copy sent to another process starts unset: there the run is stopped by cancelling its work.
+    """
+
+    __slots__ = ("set",)
+
+    def __init__(self) -> None:
+        self.set = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Halt, ())
+
+
+class _TeacherRuns:
+    """The work done for one training example: up to one teacher run per round, until one passes.
+
+    Returns the attempts made (the last one passed, if any did). It holds only
+    what the runs need, so it can be sent to another process (a Dask worker).
+    """
+
+    def __init__(
+        self,
+        teachers: list[Module],
+        names: _PredictorNames,
+        where: list[int],
+        check: MetricCheck,
+        contexts: list[dict[str, Any]],
+        seed: int,
+        component: str,
+        halt: _Halt,
+    ) -> None:
+        self.teachers = teachers
+        self.names = names
+        self.where = where
+        self.check = check
+        self.contexts = contexts
+        self.seed = seed
+        self.component = component
+        self.halt = halt
+
+    async def __call__(self, item: tuple[int, Example]) -> list[Attempt]:
+        index, example = item
+        attempts: list[Attempt] = []
+        for round_index, teacher in enumerate(self.teachers):
+            if self.halt.set:
+                break
+            attempt = await run_attempt(
+                teacher,
+                self.names,
+                example,
+                self.where[index],
+                round_index,
+                self.check,
+                self.contexts[round_index],
+                self.seed,
+                self.component,
+            )
+            attempts.append(attempt)
+            if attempt.passed:
+                break
+        return attempts
+
+
+def _passed(attempts: list[Attempt] | None) -> Attempt | None:
+    """The passing attempt among an example's attempts, if any."""
+    return attempts[-1] if attempts and attempts[-1].passed else None
+
+
 class _Search:
     """Which examples passed so far, and when to stop: enough passes are known, or too many errors."""
 
@@ -308,6 +377,7 @@ class _Search:
         self.limit = limit
         self.max_errors = max_errors
         self.token = CancelToken()
+        self.halt = _Halt()
         self.results: dict[int, Attempt | None] = {}
         self.failures: list[Attempt] = []
         self.stopped: str | None = None
@@ -316,6 +386,7 @@ class _Search:
         self.failures.append(attempt)
         if len(self.failures) >= self.max_errors and self.stopped is None:
             self.stopped = "errors"
+            self.halt.set = True
             first = self.failures[0]
             self.token.cancel(
                 f"{len(self.failures)} teacher runs failed, reaching max_errors={self.max_errors}; "
@@ -324,9 +395,10 @@ class _Search:
 
     def finished(self, outcome: Outcome) -> None:
         """Record an example's outcome; stop the run once the first `limit` passes are settled."""
-        self.results[outcome.index] = outcome.value if outcome.ok else None
+        self.results[outcome.index] = _passed(outcome.value) if outcome.ok else None
         if self.stopped is None and self._settled() is not None:
             self.stopped = "enough"
+            self.halt.set = True
             self.token.cancel(f"found the first {self.limit} passing examples; the rest of the trainset is not needed")
 
     def _settled(self) -> list[int] | None:
@@ -349,10 +421,30 @@ class _Search:
         return {index: self.results[index] for index in indices}  # type: ignore[misc]
 
 
-def _predictor_names(student: Module, teachers: list[Module]) -> dict[int, str]:
+class _PredictorNames(Mapping[int, str]):
+    """id(teacher predictor) -> predictor name; made again from the predictors themselves after unpickling."""
+
+    def __init__(self, pairs: list[tuple[Any, str]]) -> None:
+        self.pairs = pairs
+        self._by_id = {id(predictor): name for predictor, name in pairs}
+
+    def __getitem__(self, key: int) -> str:
+        return self._by_id[key]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_PredictorNames, (self.pairs,))
+
+
+def _predictor_names(student: Module, teachers: list[Module]) -> _PredictorNames:
     """id(teacher predictor) -> predictor name, after checking each teacher matches the student."""
     mine = student.named_predictors()
-    names: dict[int, str] = {}
+    names: list[tuple[Any, str]] = []
     for teacher in teachers:
         theirs = teacher.named_predictors()
         if [name for name, _ in mine] != [name for name, _ in theirs]:
@@ -366,5 +458,5 @@ def _predictor_names(student: Module, teachers: list[Module]) -> dict[int, str]:
                     f"predictor {name!r}: the teacher's signature '{other.signature.signature}' differs from "
                     f"the student's '{own.signature.signature}'"
                 )
-            names[id(other)] = name
-    return names
+            names.append((other, name))
+    return _PredictorNames(names)

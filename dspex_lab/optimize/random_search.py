@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from dspex_lab import settings
 from dspex_lab.evaluation.evaluator import aevaluate
+from dspex_lab.evaluation.executor import Executor
 from dspex_lab.evaluation.result import EvaluationResult
 from dspex_lab.example import Example
 from dspex_lab.modules.module import Module
@@ -58,7 +59,8 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
     Returns the best candidate; `candidates` keeps every one with its score and
     evaluation, `best` the winner. The bootstrap options are BootstrapFewShot's;
     `stop_at_score` ends the search once a candidate reaches it; `seed` offsets
-    every candidate's seed; `concurrency` is used by teacher runs and scoring alike.
+    every candidate's seed; `concurrency` is used by teacher runs and scoring alike,
+    and so is `executor` (`dx.DaskExecutor(client)` runs both on a Dask cluster).
     `stratify` is BootstrapFewShot's: with it (the default) each random candidate's
     bootstrap orders the trainset by label in turn under that candidate's seed
     (DSPy shuffles the trainset per candidate instead); False is DSPy's behaviour.
@@ -80,6 +82,7 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         concurrency: int = 8,
         stratify: bool = True,
         progress: bool | None = None,
+        executor: Executor | None = None,
     ) -> None:
         if not callable(metric):
             raise TypeError("BootstrapFewShotWithRandomSearch needs a metric(example, prediction, trace=None) to rank")
@@ -100,6 +103,7 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         self.stratify = bool(stratify)
         self.concurrency = concurrency
         self.progress = progress
+        self.executor = executor
         # Checks the bootstrap options once, before anything runs.
         self._bootstrapper(max_bootstrapped_demos)
         self.candidates: list[Candidate] = []
@@ -118,6 +122,7 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
             stratify=self.stratify,
             concurrency=self.concurrency,
             progress=self.progress,
+            executor=self.executor,
         )
 
     def compile(
@@ -183,7 +188,12 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
                     report.status, report.reason = "cancelled", inner.reason
                     break
                 evaluation = await aevaluate(
-                    program, scored_on, self.metric, concurrency=self.concurrency, progress=progress
+                    program,
+                    scored_on,
+                    self.metric,
+                    concurrency=self.concurrency,
+                    progress=progress,
+                    executor=self.executor,
                 )
                 if evaluation.status != "completed":
                     report.status, report.reason = "cancelled", evaluation.reason

@@ -27,6 +27,7 @@ CELL_TIMEOUT_S = 600
 def test_the_tutorials_are_there():
     assert [path.stem for path in NOTEBOOKS] == [
         "agents",
+        "distributed",
         "evaluation",
         "optimization",
         "providers_and_resilience",
