@@ -215,7 +215,8 @@ class _Pool:
         path, n_ctx, n_threads, seed = self.settings
         tried = len(self.engines) + 1
         try:
-            return _Engine(path, n_ctx, n_threads, seed)
+            with _loading:
+                return _Engine(path, n_ctx, n_threads, seed)
         except (ValueError, RuntimeError, MemoryError) as exc:
             advice = (
                 f"could not load copy {tried} of {self.size} of {path.name} (n_ctx={n_ctx}): {exc}; "
@@ -262,6 +263,12 @@ class _Pool:
     def prefix_tokens_reused(self) -> int:
         """Prompt tokens not evaluated thanks to prefix reuse, over every copy (for benchmarks)."""
         return sum(engine.prefix_tokens_reused for engine in self.engines)
+
+
+_loading = threading.Lock()
+"""One model load at a time in the process: llama-cpp-python silences a load by swapping the
+process-wide `sys.stdout`/`sys.stderr` for /dev/null and back, so two loads in two threads can
+leave /dev/null in place (in a Jupyter kernel every later `print` of the session is then lost)."""
 
 
 class _Retry(Exception):
