@@ -9,7 +9,9 @@ would see. For each size it prints the seconds to open the explorer (span
 table and frame), to build the figure, to change a filter (figure rebuilt),
 to open one span's details, the size of the figure's JSON, and, when
 /usr/bin/chromium exists, the time Plotly takes to draw that figure in
-headless Chromium (WebGL for this many spans).
+headless Chromium (SVG up to 2,000 spans, counts per lane and time bin past
+that), and the time the saved document's offline HTML (inline SVG, what a
+reopened notebook or an HTML export shows) takes to lay out and paint.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 
 import dspex_lab as dx
-from dspex_lab.lab import render
+from dspex_lab.lab import render, static
 from dspex_lab.lab.timeline import TimelineExplorer
 from dspex_lab.trace import events
 from dspex_lab.trace.store import EventStore
@@ -57,10 +59,10 @@ def timed(fn, *args, **kwargs):
     return time.perf_counter() - start, value
 
 
-def draw_in_chromium(figure_json: dict, workdir: Path) -> float | None:
-    """Seconds Plotly.newPlot takes for the figure in headless Chromium (None without Chromium)."""
+def draw_in_chromium(figure_json: dict, document_html: str, workdir: Path) -> tuple[float | None, float | None]:
+    """Seconds Plotly.newPlot takes for the figure, and seconds the document's HTML takes to paint, in Chromium."""
     if not CHROMIUM.exists():
-        return None
+        return None, None
     import plotly
     from playwright.sync_api import sync_playwright
 
@@ -88,13 +90,31 @@ def draw_in_chromium(figure_json: dict, workdir: Path) -> float | None:
                 return (performance.now() - t0) / 1000;
             }"""
         )
+        painted = page.evaluate(
+            """async (html) => {
+                const t0 = performance.now();
+                const box = document.createElement('div');
+                box.innerHTML = html;
+                document.body.appendChild(box);
+                box.offsetHeight;
+                await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+                return (performance.now() - t0) / 1000;
+            }""",
+            document_html,
+        )
         context.close()
-    return seconds
+    return seconds, painted
+
+
+def document_html(explorer: TimelineExplorer) -> str:
+    return static.html(explorer.document().to_dict())
 
 
 def measure(n_events: int, runs: int) -> None:
     store = make_trace(n_events)
-    figures: dict[str, list[float]] = {"open": [], "figure": [], "filter": [], "details": [], "draw": []}
+    figures: dict[str, list[float]] = {
+        "open": [], "figure": [], "filter": [], "details": [], "draw": [], "document": [], "paint": []
+    }  # fmt: skip
     size = 0
     spans = 0
     for _ in range(runs):
@@ -110,18 +130,22 @@ def measure(n_events: int, runs: int) -> None:
         spec = output["data"]["application/vnd.plotly.v1+json"]
         size = len(json.dumps(spec))
         spans = len(explorer.spans)
+        documented, html = timed(document_html, explorer)
         with tempfile.TemporaryDirectory() as workdir:
-            drawn = draw_in_chromium(spec, Path(workdir))
-        for name, value in zip(figures, (opened, built, filtered, detailed, drawn), strict=True):
+            drawn, painted = draw_in_chromium(spec, html, Path(workdir))
+        values = (opened, built, filtered, detailed, drawn, documented, painted)
+        for name, value in zip(figures, values, strict=True):
             if value is not None:
                 figures[name].append(value)
         kind = figure.data[0].type
     median = {name: statistics.median(values) for name, values in figures.items() if values}
     draw = f"{median['draw']:.2f} s" if "draw" in median else "n/a (no chromium)"
+    paint = f"{median['paint']:.2f} s" if "paint" in median else "n/a"
     print(
         f"{len(store):>9,} events {spans:>8,} spans ({kind}): open {median['open']:.2f} s, "
         f"figure {median['figure']:.2f} s, filter {median['filter']:.2f} s, details {median['details']:.3f} s, "
-        f"figure JSON {size / 1e6:.1f} MB, draw in Chromium {draw}  (median of {runs})",
+        f"figure JSON {size / 1e6:.2f} MB, draw in Chromium {draw}; "
+        f"document {median['document']:.2f} s, {len(html) / 1e6:.2f} MB HTML, painted in {paint}  (median of {runs})",
         flush=True,
     )
 

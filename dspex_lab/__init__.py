@@ -84,6 +84,7 @@ _EXPORTS: dict[str, str] = {
     "OptimizationPanel": "dspex_lab.lab.optimization",
     "DemoInspector": "dspex_lab.lab.demos",
     "TimelineExplorer": "dspex_lab.lab.timeline",
+    "compare": "dspex_lab.lab.compare",
 }
 
 _SUBMODULES = ("trace", "datasets", "lab")
@@ -156,6 +157,7 @@ if TYPE_CHECKING:
     from dspex_lab.evaluation.judges import CompleteAndGrounded, SemanticF1
     from dspex_lab.evaluation.result import EvaluationResult
     from dspex_lab.example import Example
+    from dspex_lab.lab.compare import compare
     from dspex_lab.lab.demos import DemoInspector
     from dspex_lab.lab.evaluation import EvaluationPanel
     from dspex_lab.lab.optimization import OptimizationPanel

@@ -46,6 +46,37 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$(fingerprint)" ]; then
   fingerprint > "$STAMP"
 fi
 
+# The JupyterLab extension (extensions/jupyterlab-dspex): built with JupyterLab's builder through jlpm,
+# into dspex_lab/labextension, and linked into the environment with the server extension that feeds it.
+# node_modules lives in ~/.cache/dspex_lab/labext/<hash of package.json and yarn.lock> (linked from the
+# extension's folder) and downloads go to ~/.cache/dspex_lab/yarn, so a second set-up reuses both.
+EXT=extensions/jupyterlab-dspex
+LABEXT_OUT=dspex_lab/labextension
+LABEXT_CACHE=${DSPEX_LABEXT_CACHE:-$HOME/.cache/dspex_lab}
+ext_fingerprint() {
+  cat "$EXT"/package.json "$EXT"/yarn.lock "$EXT"/tsconfig.json "$EXT"/src/* "$EXT"/style/* | sha256sum | cut -c1-16
+}
+if [ "$(cat "$LABEXT_OUT/.fingerprint" 2>/dev/null)" != "$(ext_fingerprint)" ] || [ ! -e "$EXT/node_modules" ]; then
+  command -v node >/dev/null || { echo "node (>= 20) is needed to build the JupyterLab extension: apt-get install nodejs" >&2; exit 1; }
+  started=$(date +%s)
+  modules="$LABEXT_CACHE/labext/$(cat "$EXT"/package.json "$EXT"/yarn.lock | sha256sum | cut -c1-16)/node_modules"
+  mkdir -p "$modules"
+  ln -sfn "$modules" "$EXT/node_modules"
+  export PATH="$PWD/$VENV/bin:$PATH" YARN_CACHE_FOLDER="$LABEXT_CACHE/yarn" YARN_ENABLE_GLOBAL_CACHE=false
+  if [ ! -e "$modules/.dspex-installed" ]; then
+    say "installing the JupyterLab extension's npm packages (once, into $modules)"
+    (cd "$EXT" && jlpm install --immutable >/dev/null) && touch "$modules/.dspex-installed"
+  fi
+  say "building the JupyterLab extension"
+  rm -rf "$LABEXT_OUT"
+  (cd "$EXT" && jlpm run build >/dev/null)
+  ext_fingerprint > "$LABEXT_OUT/.fingerprint"
+  say "JupyterLab extension built in $(( $(date +%s) - started )) s"
+fi
+mkdir -p "$VENV/share/jupyter/labextensions" "$VENV/etc/jupyter/jupyter_server_config.d"
+ln -sfn "$PWD/$LABEXT_OUT" "$VENV/share/jupyter/labextensions/jupyterlab-dspex"
+cp jupyter-config/jupyter_server_config.d/dspex_lab.json "$VENV/etc/jupyter/jupyter_server_config.d/"
+
 if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   say "installing Debian's chromium for the browser tests"
   SUDO=""

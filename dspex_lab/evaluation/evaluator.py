@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dspex_lab import settings
-from dspex_lab.errors import Interrupted, TruncatedReplyError
+from dspex_lab.errors import ConfigurationError, Interrupted, TruncatedReplyError
 from dspex_lab.evaluation.cancel import CancelToken
 from dspex_lab.evaluation.engine import DEFAULT_CIRCUIT_WAIT, check_limits, run_each
 from dspex_lab.evaluation.executor import Executor, Outcome
 from dspex_lab.evaluation.identity import fingerprint
 from dspex_lab.evaluation.metrics import Metric, MetricSet
 from dspex_lab.evaluation.progress import ProgressConsumer
+from dspex_lab.evaluation.progress import resolve as resolve_progress
 from dspex_lab.evaluation.result import EvaluationResult, ExampleResult, output_fields
 from dspex_lab.evaluation.runstore import RunStore, example_hash
 from dspex_lab.lm.usage import Usage, current_usage
@@ -133,8 +135,14 @@ async def aevaluate(
         raise ValueError("db_path is where a run's examples are kept for resuming; pass run_id= with it")
     if progress is None:
         progress = settings.get("progress", True)
+    # Resolved here so the display that followed the run also gets its result (`on_result`, when it has one).
+    display = resolve_progress(progress)
 
     failed_scores = dict.fromkeys(metrics.names, float(failure_score))
+    # A configuration error (no API key, unknown model) fails every example alike: the run stops at the
+    # first one and raises it, rather than finishing N identical error rows as "completed".
+    token = cancel if cancel is not None else CancelToken()
+    misconfigured: list[str] = []
     records: list[ExampleResult] = []
     store = RunStore(db_path) if run_id is not None else None
     truncated_examples: list[int] = []
@@ -165,6 +173,11 @@ async def aevaluate(
             return prediction, scores, feedback
 
         def finished_example(outcome: Outcome) -> None:
+            if outcome.error is not None and outcome.error.startswith(f"{ConfigurationError.__name__}:"):
+                if not misconfigured:
+                    misconfigured.append(outcome.error)
+                    token.cancel(f"stopped at the first configuration error: {outcome.error}")
+                return
             record = _record(outcome, examples[outcome.index], failed_scores)
             records.append(record)
             if store is not None and run_id is not None:
@@ -192,8 +205,8 @@ async def aevaluate(
             max_errors=max_errors,
             circuit_wait=circuit_wait,
             run_id=run_id,
-            progress=progress,
-            cancel=cancel,
+            progress=display if display is not None else False,
+            cancel=token,
             executor=executor,
             on_outcome=finished_example,
             score_of=lambda outcome: outcome.value[1][primary] if outcome.ok else float(failure_score),
@@ -210,6 +223,8 @@ async def aevaluate(
     finally:
         if store is not None:
             store.close()
+    if misconfigured:
+        raise ConfigurationError(misconfigured[0].split(": ", 1)[1])
     if truncated_examples:
         warnings.warn(
             f"{len(truncated_examples)} examples were scored on LM replies cut off at max_tokens "
@@ -227,6 +242,12 @@ async def aevaluate(
         duration_s=report.duration_s,
         failure_score=float(failure_score),
     )
+    on_result = getattr(display, "on_result", None)
+    if callable(on_result):
+        try:
+            on_result(result)
+        except Exception:  # a broken display never costs the caller the result
+            logging.getLogger(__name__).warning("progress display %r failed on the result", display, exc_info=True)
     if interrupted:
         raise Interrupted(result, f"evaluation {report.run_id} was cancelled: {report.reason}")
     return result

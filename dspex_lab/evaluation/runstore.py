@@ -326,6 +326,39 @@ class RunStore:
                 raise self._damaged(exc, f", run {run_id!r}, example {row.get('idx')!r}") from None
         return rows
 
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run in the file, newest first: id, when, size, metrics, finished and failed examples, mean score.
+
+        The mean is of the first metric over the finished examples (a failed one counts its failure score).
+        """
+        if not self.path.exists():
+            return []
+        conn = self._connect()
+        found = []
+        query = (
+            "SELECT r.run_id, r.created, r.total, r.metrics, COUNT(e.idx), SUM(e.error IS NOT NULL) "
+            "FROM runs r LEFT JOIN examples e ON e.run_id = r.run_id GROUP BY r.run_id ORDER BY r.created DESC"
+        )
+        for run_id, created, total, metrics, finished, errors in conn.execute(query):
+            names = json.loads(metrics)
+            scores = [
+                json.loads(row[0]).get(names[0]) if names else None
+                for row in conn.execute("SELECT scores FROM examples WHERE run_id = ?", (run_id,))
+            ]
+            numbers = [float(v) for v in scores if isinstance(v, int | float)]
+            found.append(
+                {
+                    "run_id": run_id,
+                    "created": created,
+                    "total": total,
+                    "metrics": names,
+                    "finished": finished,
+                    "errors": int(errors or 0),
+                    "score": sum(numbers) / len(numbers) if numbers else None,
+                }
+            )
+        return found
+
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
 

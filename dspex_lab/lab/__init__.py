@@ -4,6 +4,10 @@
 - `OptimizationPanel`: a compile's phases, teacher runs and candidate scores.
 - `DemoInspector(program)`: each predictor's demos, their origins, and their history.
 - `TimelineExplorer(store_or_query)`: every span on a timeline, with filters and details.
+- `dx.compare(run_a, run_b)` (`ComparePanel`): two runs example by example, as a DataFrame and a panel.
+
+Every panel's output also holds a self-contained document of what it shows
+(`document`, `static`), so saved notebooks and HTML exports keep the results.
 
 Inside a Jupyter kernel `dx.evaluate(...)` and `compile(...)` show their
 panels on their own (`disable()` turns that off, `enable()` back on);
@@ -24,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "OptimizationPanel": "dspex_lab.lab.optimization",
     "DemoInspector": "dspex_lab.lab.demos",
     "TimelineExplorer": "dspex_lab.lab.timeline",
+    "ComparePanel": "dspex_lab.lab.compare",
     "enable": "dspex_lab.lab.hooks",
     "disable": "dspex_lab.lab.hooks",
     "load_ipython_extension": "dspex_lab.lab.magics",
@@ -36,6 +41,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:
+    from dspex_lab.lab.compare import ComparePanel  # noqa: F401
     from dspex_lab.lab.demos import DemoInspector  # noqa: F401
     from dspex_lab.lab.evaluation import EvaluationPanel  # noqa: F401
     from dspex_lab.lab.hooks import disable, enable  # noqa: F401

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dspex_lab.lab import document as doc
 from dspex_lab.lab import render
 from dspex_lab.lab.examples import LMCall, descendants, lm_calls
 from dspex_lab.lab.panel import Panel, Widget
@@ -243,6 +244,44 @@ class DemoInspector(Panel[DemoParts]):
             "before and after the compile",
             render.table(["predictor", "before", "after", "added", "removed"], rows),
         )
+
+    # --- the document -------------------------------------------------------------------------------
+    def document(self) -> doc.Document:
+        """The latest demos per predictor, where each came from, and the compile's before/after."""
+        sources = self.sources()
+        demos = self.demos_at(None)
+        sections: list[dict[str, Any]] = []
+        for name, items in demos.items():
+            found = sources.get(name, [])
+            columns: list[str] = []
+            for demo in items:
+                columns.extend(k for k in demo if k not in HIDDEN_FIELDS and k not in columns)
+            rows = [
+                [
+                    position + 1,
+                    *(demo.get(c, "") for c in columns),
+                    found[position].label() if position < len(found) else "",
+                ]
+                for position, demo in enumerate(items)
+            ]
+            sections.append(doc.table(f"{name}: {len(items)} demos", ["#", *columns, "from"], rows))
+        diff = self.diff()
+        if diff is not None:
+            rows = [[name, len(d.before), len(d.after), len(d.added), len(d.removed)] for name, d in diff.items()]
+            sections.append(
+                doc.table("before and after the compile", ["predictor", "before", "after", "added", "removed"], rows)
+            )
+            sections.append(
+                doc.bars("demos per predictor after the compile", list(diff), [len(d.after) for d in diff.values()])
+            )
+        sections.append(doc.stats([("recorded changes", len(self.moments))]))
+        data = {
+            "program": type(self.program).__name__,
+            "compile_run_id": None if self.compile is None else self.compile.run_id,
+            "demos": demos,
+            "sources": {name: [s.label() for s in found] for name, found in sources.items()},
+        }
+        return doc.Document("demos", self._heading(), sections, data)
 
     # --- text ---------------------------------------------------------------------------------------
     def text(self) -> str:

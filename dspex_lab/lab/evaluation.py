@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dspex_lab.evaluation.cancel import cancel_run
 from dspex_lab.evaluation.progress import PROGRESS_KINDS, ProgressState
+from dspex_lab.lab import document as doc
 from dspex_lab.lab import render
 from dspex_lab.lab.examples import SORTS, ExampleDetail, ExampleRow, RunExamples
 from dspex_lab.lab.feed import recorded
@@ -64,9 +65,13 @@ class EvaluationPanel(Panel[EvaluationParts]):
     - `store`: where the run's events are (default: the current store).
     - `interval`: the least time between two redraws while the run goes on.
     - `display`: show the panel in the current cell when its run starts.
+    - `threshold`: an example passes (✓) when its score is at least this;
+      an example that raised is an error, marked apart from a low score.
     """
 
     PAGE_SIZE = 20
+    DOCUMENT_ROWS = 200
+    """Rows the saved document keeps (failures first); the run store and the result keep them all."""
 
     def __init__(
         self,
@@ -75,7 +80,10 @@ class EvaluationPanel(Panel[EvaluationParts]):
         store: EventStore | None = None,
         interval: float = 0.25,
         display: bool = False,
+        threshold: float = 0.5,
     ) -> None:
+        self.threshold = float(threshold)
+        self.result: Any = None
         self.store = store if store is not None else events.get_store()
         self.state = ProgressState()
         self.run_id = run_id
@@ -113,6 +121,15 @@ class EvaluationPanel(Panel[EvaluationParts]):
             if self.store is not None and self.run_id is not None:
                 self.examples = RunExamples(self.store, self.run_id)
             self._pacer.request(now=True)
+            self.publish()
+
+    def on_result(self, result: Any) -> None:
+        """Take the run's `EvaluationResult` (every metric, feedback, labels, tracebacks) and refresh the output."""
+        self.result = result
+        if self.examples is not None:
+            self.examples.add_result(result)
+        self._draw_results()
+        self.publish()
 
     @property
     def finished(self) -> bool:
@@ -152,7 +169,7 @@ class EvaluationPanel(Panel[EvaluationParts]):
         self.selected = index
         found = self.examples.detail(index) if index is not None and self.examples is not None else None
         if self.parts is not None:
-            self.parts.details.value = _detail_html(found) if found is not None else ""
+            self.parts.details.value = _detail_html(found, self.threshold) if found is not None else ""
             if index is not None and self.parts.example.value != index:
                 self.parts.example.value = index
         return found
@@ -169,7 +186,7 @@ class EvaluationPanel(Panel[EvaluationParts]):
         )
         deliver_while_busy(stop)
         stop.on_click(lambda _: self.stop())
-        bar = w.IntProgress(min=0, max=1, layout=w.Layout(width="60%"))
+        bar = w.IntProgress(min=0, max=1, layout=w.Layout(width="60%"), style={"description_width": "initial"})
         parts = EvaluationParts(
             title=w.HTML(),
             bar=bar,
@@ -180,7 +197,7 @@ class EvaluationPanel(Panel[EvaluationParts]):
             page=w.BoundedIntText(value=1, min=1, max=1, description="page", layout=w.Layout(width="140px")),
             pages=w.Label(),
             table=w.HTML(),
-            example=w.Dropdown(options=[], description="example", layout=w.Layout(width="60%")),
+            example=w.Dropdown(options=[("", None)], description="example", layout=w.Layout(width="80%")),
             details=w.HTML(),
             results=w.VBox([]),
         )
@@ -232,17 +249,62 @@ class EvaluationPanel(Panel[EvaluationParts]):
         parts.page.max = self.pages
         parts.page.value = self.page + 1
         parts.pages.value = f"of {self.pages} ({len(rows)} examples)"
-        parts.table.value = _table_html(shown)
-        parts.example.options = [(_row_label(row), row.index) for row in shown]
-        keep = self.selected is not None and any(row.index == self.selected for row in shown)
-        # The first row (the first failure, by default) is shown in detail unless another is selected.
-        parts.example.value = self.selected if keep else (shown[0].index if shown else None)
+        parts.table.value = _table_html(shown, self.threshold, self._metric_names())
+        # Every example of the run, in the table's order; details stay closed until one is picked.
+        parts.example.options = [("(pick an example to see its details)", None)] + [
+            (_row_label(row, self.threshold), row.index) for row in rows
+        ]
+        parts.example.value = self.selected
         parts.results.children = (
             w.HBox([parts.order, parts.page, parts.pages]),
             parts.table,
             parts.example,
             parts.details,
         )
+
+    def _metric_names(self) -> list[str]:
+        names = getattr(self.result, "metrics", None)
+        return list(names) if names else []
+
+    # --- the document -------------------------------------------------------------------------------
+    def document(self) -> doc.Document:
+        """The run as a self-contained document: score line, outcome chart, examples table, tracebacks."""
+        state = self.state
+        rows = self.rows()
+        counts = outcome_counts(rows, self.threshold)
+        tokens = sum(row.tokens for row in rows)
+        costs = [row.cost for row in rows if row.cost is not None]
+        sections = [
+            doc.stats(
+                [
+                    ("score", None if state.score is None else f"{state.score:.3f}"),
+                    ("examples", f"{state.done}/{state.total}"),
+                    ("passed ✓", counts["pass"] if rows else None),
+                    ("failed ✗", counts["fail"] if rows else None),
+                    ("errors", state.errors),
+                    ("status", state.status or "running"),
+                    ("elapsed", f"{state.elapsed_s:.1f} s"),
+                    ("tokens", f"{tokens:,}" if rows else None),
+                    ("cost", f"${sum(costs):.4f}" if costs else None),
+                    ("reason", state.reason),
+                ]
+            )
+        ]
+        sections += example_sections(rows, self.threshold, self._metric_names(), self.order, self.DOCUMENT_ROWS)
+        data = {
+            "run_id": self.run_id,
+            "label": state.label,
+            "status": state.status,
+            "score": state.score,
+            "done": state.done,
+            "total": state.total,
+            "errors": state.errors,
+            "threshold": self.threshold,
+            "metrics": self._metric_names(),
+            "examples": [row_data(row, self.threshold) for row in rows[: self.DOCUMENT_ROWS]],
+        }
+        title = f"{state.label or 'evaluate'} · run {self.run_id or '(not started)'}"
+        return doc.Document("evaluation", title, sections, data)
 
     # --- text ---------------------------------------------------------------------------------------
     def text(self) -> str:
@@ -286,25 +348,110 @@ def _fields(values: dict[str, Any]) -> str:
     return "; ".join(f"{name}={render.text(value)}" for name, value in values.items())
 
 
-def _table_html(rows: list[ExampleRow]) -> str:
-    return render.table(
-        ["#", "score", "error", "inputs", "outputs", "ms", "LM calls", "tokens"],
-        [
-            (
+MARKS = {"pass": "✓", "fail": "✗", "error": "error"}
+
+
+def _metric_means(rows: list[ExampleRow], metrics: list[str]) -> dict[str, float]:
+    means = {}
+    for name in metrics:
+        values = [row.scores[name] for row in rows if name in row.scores]
+        if values:
+            means[name] = sum(values) / len(values)
+    return means
+
+
+def _table_cells(rows: list[ExampleRow], threshold: float, metrics: list[str]) -> tuple[list[str], list[list[Any]]]:
+    """The examples table's columns and cells: outcome, every metric and its feedback, expected vs predicted."""
+    extra = metrics[1:] if metrics else []
+    feedback = [name for name in metrics if any(row.feedback.get(name) for row in rows)]
+    columns = ["#", "", "score", *extra, *(f"{name} feedback" for name in feedback)]
+    columns += ["expected", "predicted", "inputs", "error", "ms", "LM ms", "wait ms", "tokens", "cost $"]
+    cells = []
+    for row in rows:
+        cells.append(
+            [
                 row.index,
+                MARKS[row.outcome(threshold)],
                 "" if row.score is None else f"{row.score:.3g}",
-                row.error or "",
-                _fields(row.inputs),
+                *(_score(row.scores.get(name)) for name in extra),
+                *(row.feedback.get(name, "") for name in feedback),
+                _fields(row.expected),
                 _fields(row.outputs),
+                _fields(row.inputs),
+                (row.error or "").splitlines()[0] if row.error else "",
                 "" if row.latency_ms is None else f"{row.latency_ms:.0f}",
-                row.lm_calls,
+                f"{row.lm_ms:.0f}",
+                "" if row.wait_ms is None else f"{row.wait_ms:.0f}",
                 row.tokens,
+                "" if row.cost is None else f"{row.cost:.5f}",
+            ]
+        )
+    return columns, cells
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def example_sections(
+    rows: list[ExampleRow], threshold: float, metrics: list[str], order: str, limit: int
+) -> list[dict[str, Any]]:
+    """A run's examples as document sections: outcome chart, per-metric means, the table, folded tracebacks."""
+    if not rows:
+        return []
+    counts = outcome_counts(rows, threshold)
+    sections = [doc.bars("examples by outcome", ["passed ✓", "failed ✗", "errors"], list(counts.values()))]
+    means = _metric_means(rows, metrics)
+    if len(means) > 1:
+        sections.append(doc.bars("mean score per metric", list(means), list(means.values())))
+    kept = rows[:limit]
+    columns, cells = _table_cells(kept, threshold, metrics)
+    note = f"✓ = score ≥ {threshold:g}; errors are examples that raised."
+    if len(rows) > len(kept):
+        note += f" {len(kept)} of {len(rows)} examples kept here ({order}); the result holds all."
+    marks = [row.outcome(threshold) for row in kept]
+    sections.append(doc.table(f"examples ({order})", columns, cells, marks=marks, note=note))
+    raised = [row for row in kept if row.failed]
+    if raised:
+        sections.append(
+            doc.details(
+                f"errors ({len(raised)})",
+                [doc.text(f"#{row.index}", row.traceback or row.error or "") for row in raised[:20]],
             )
-            for row in rows
-        ],
-        limit=90,
-        failed=[row.failed for row in rows],
-    )
+        )
+    return sections
+
+
+def outcome_counts(rows: list[ExampleRow], threshold: float) -> dict[str, int]:
+    counts = {"pass": 0, "fail": 0, "error": 0}
+    for row in rows:
+        counts[row.outcome(threshold)] += 1
+    return counts
+
+
+def row_data(row: ExampleRow, threshold: float) -> dict[str, Any]:
+    """One example as plain data (the document's `data.examples`)."""
+    return {
+        "index": row.index,
+        "outcome": row.outcome(threshold),
+        "score": row.score,
+        "scores": row.scores,
+        "feedback": row.feedback,
+        "expected": row.expected,
+        "outputs": row.outputs,
+        "inputs": row.inputs,
+        "error": row.error,
+        "traceback": row.traceback,
+        "latency_ms": row.latency_ms,
+        "lm_ms": row.lm_ms,
+        "tokens": row.tokens,
+        "cost": row.cost,
+    }
+
+
+def _table_html(rows: list[ExampleRow], threshold: float = 0.5, metrics: list[str] | None = None) -> str:
+    columns, cells = _table_cells(rows, threshold, metrics or [])
+    return render.table(columns, cells, limit=90, failed=[row.outcome(threshold) != "pass" for row in rows])
 
 
 def _count(items: Any, noun: str) -> str:
@@ -312,29 +459,37 @@ def _count(items: Any, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def _row_label(row: ExampleRow) -> str:
-    mark = "✗" if row.failed else "✓"
+def _row_label(row: ExampleRow, threshold: float) -> str:
+    mark = MARKS[row.outcome(threshold)]
     score = "" if row.score is None else f" score {row.score:.3g}"
     return f"#{row.index} {mark}{score}  {render.text(_fields(row.inputs), 70)}"
 
 
-def _detail_html(detail: ExampleDetail) -> str:
+def _detail_html(detail: ExampleDetail, threshold: float = 0.5) -> str:
     row = detail.row
     head = render.pairs(
         [
-            ("example", f"#{row.index}"),
+            ("example", f"#{row.index} {MARKS[row.outcome(threshold)]} (✓ = score ≥ {threshold:g})"),
             ("score", row.score),
+            *((f"metric {name}", value) for name, value in row.scores.items()),
+            *((f"feedback {name}", value) for name, value in row.feedback.items()),
             ("error", row.error),
             ("latency", None if row.latency_ms is None else f"{row.latency_ms:.0f} ms"),
+            ("in LM calls", f"{row.lm_ms:.0f} ms"),
+            ("waiting, parsing, scoring", None if row.wait_ms is None else f"{row.wait_ms:.0f} ms"),
             ("LM calls", row.lm_calls),
             ("tokens", row.tokens),
+            ("cost", None if row.cost is None else f"${row.cost:.5f}"),
         ]
     )
     parts = [
         head,
         render.section("inputs", render.pairs(row.inputs.items())),
-        render.section("outputs", render.pairs(row.outputs.items())),
+        render.section("expected", render.pairs(row.expected.items()) or render.muted(" (no labels)")),
+        render.section("predicted", render.pairs(row.outputs.items())),
     ]
+    if row.traceback:
+        parts.append(render.section("traceback", render.block(row.traceback)))
     for number, call in enumerate(detail.calls, start=1):
         tokens = f"{call.prompt_tokens or 0} + {call.completion_tokens or 0} tokens"
         how = "cache hit" if call.cache_hit else ("" if call.duration_ms is None else f"{call.duration_ms:.0f} ms")

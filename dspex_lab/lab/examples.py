@@ -43,10 +43,32 @@ class ExampleRow:
     lm_calls: int = 0
     tokens: int = 0
     cache_hits: int = 0
+    lm_ms: float = 0.0
+    """Time spent inside LM calls (the rest of `latency_ms` is waiting for a slot, parsing, the metric)."""
+    cost: float | None = None
+    """USD, when the LM's price is known."""
+    scores: dict[str, float] = field(default_factory=dict)
+    """Every metric's score (filled from the run's result; the trace keeps the primary score only)."""
+    feedback: dict[str, str] = field(default_factory=dict)
+    expected: dict[str, Any] = field(default_factory=dict)
+    """The example's labels: what the metric compared the outputs with."""
+    traceback: str | None = None
 
     @property
     def failed(self) -> bool:
+        """Whether the example raised (in the program or the metric); a low score is `outcome`'s business."""
         return self.error is not None
+
+    @property
+    def wait_ms(self) -> float | None:
+        """The example's time outside LM calls: waiting for a slot or the model, parsing, scoring."""
+        return None if self.latency_ms is None else max(0.0, self.latency_ms - self.lm_ms)
+
+    def outcome(self, threshold: float) -> str:
+        """ "error" when it raised, else "pass" when its score is at least `threshold`, else "fail"."""
+        if self.error is not None:
+            return "error"
+        return "pass" if self.score is not None and self.score >= threshold else "fail"
 
 
 @dataclass(slots=True)
@@ -80,6 +102,8 @@ SORTS: dict[str, Callable[[ExampleRow], Any]] = {
     "score (low to high)": lambda r: (r.score if r.score is not None else float("inf"), r.index),
     "score (high to low)": lambda r: (-(r.score if r.score is not None else float("-inf")), r.index),
     "slowest first": lambda r: (-(r.latency_ms or 0.0), r.index),
+    "most time in the LM first": lambda r: (-r.lm_ms, r.index),
+    "most time waiting first": lambda r: (-(r.wait_ms or 0.0), r.index),
     "example index": lambda r: r.index,
 }
 """How the results table can be ordered; the first is the default."""
@@ -114,7 +138,24 @@ class RunExamples:
                 target.lm_calls += 1
                 target.tokens += int(reply.prompt_tokens or 0) + int(reply.completion_tokens or 0)
                 target.cache_hits += bool(reply.cache_hit)
+                target.lm_ms += _number(row.duration_ms) or 0.0
+                if reply.cost is not None:
+                    target.cost = (target.cost or 0.0) + float(reply.cost)
         self.rows = sorted(rows.values(), key=lambda r: r.index)
+
+    def add_result(self, result: Any) -> None:
+        """Fill each row's metrics, feedback, labels and traceback from the run's `EvaluationResult`."""
+        by_index = {record.index: record for record in getattr(result, "results", [])}
+        for row in self.rows:
+            record = by_index.get(row.index)
+            if record is None:
+                continue
+            row.scores = dict(record.scores)
+            row.feedback = dict(record.feedback)
+            row.traceback = record.traceback
+            row.expected = labels(record.example)
+            if row.cost is None and record.usage.cost is not None:
+                row.cost = record.usage.cost
 
     def sorted(self, order: str = "failures first") -> list[ExampleRow]:
         """The rows in one of the `SORTS` orders."""
@@ -141,6 +182,15 @@ class RunExamples:
             None,
         )
         return ExampleDetail(row, lm_calls(spans, mine), parse_errors(self.store, self.run_id, mine), program_error)
+
+
+def labels(example: Any) -> dict[str, Any]:
+    """An example's label fields (its fields that are not inputs)."""
+    method = getattr(example, "labels", None)
+    if callable(method):
+        found = method()
+        return dict(found.items()) if hasattr(found, "items") else {}
+    return {}
 
 
 def lm_calls(spans: pd.DataFrame, span_ids: list[int]) -> list[LMCall]:

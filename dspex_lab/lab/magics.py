@@ -8,9 +8,12 @@
     %dspex history 2                                   the last LM exchanges
 
 Arguments naming objects are Python expressions evaluated in the notebook
-(`dev[:10]` works). Every subcommand takes `--help`; a bad argument prints a
-usage message (IPython's UsageError), never a traceback. Loading the
-extension also makes `dx.evaluate(...)` and `compile(...)` show their panels.
+(`dev[:10]` works). Every argument is checked before anything runs (a bad
+`--as` name, a metric that is not a function, a missing API key), so a long
+run never ends in a rejected argument. Every subcommand takes `--help`; a bad
+argument prints a usage message (IPython's UsageError) naming the argument,
+never a traceback. Loading the extension also makes `dx.evaluate(...)` and
+`compile(...)` show their panels.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ SUMMARY = """usage: %dspex COMMAND [ARGS]   (each command takes --help)
   demos PROGRAM                                 each predictor's demos and where they came from
   trace [--run ID] [--kind KIND] [--component NAME] [--lanes component|task]
                                                 the timeline of recorded spans
-  history [N]                                   the last N LM exchanges"""
+  history [N]                                   the last N LM exchanges (N >= 1, default 1)
+
+Objects are Python expressions in this notebook (dev[:10] works); %dspex COMMAND --help for details."""
 
 
 class _HelpShown(Exception):
@@ -66,7 +71,7 @@ def _parser() -> _Parser:
     ev.add_argument("program", help="a program in this notebook (an expression)")
     ev.add_argument("devset", help="a list of dx.Example (an expression, e.g. dev[:20])")
     ev.add_argument("metric", help="metric(example, prediction, trace=None) (an expression)")
-    ev.add_argument("--concurrency", type=int, default=None, help="examples in flight at once")
+    ev.add_argument("--concurrency", type=_positive, default=None, help="examples in flight at once (>= 1)")
     ev.add_argument("--as", dest="name", default=None, help="also store the result under this name")
 
     co = commands.add_parser(
@@ -87,8 +92,41 @@ def _parser() -> _Parser:
     tr.add_argument("--lanes", choices=["component", "task"], default="component", help="one lane per ...")
 
     hi = commands.add_parser("history", help="the last LM exchanges", description="dx.inspect_history(N).")
-    hi.add_argument("n", nargs="?", type=int, default=1, help="how many exchanges (default 1)")
+    hi.add_argument("n", nargs="?", type=_positive, default=1, help="how many exchanges, the latest last (default 1)")
     return parser
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {number}")
+    return number
+
+
+def _check_name(name: str | None) -> None:
+    if name is not None and not name.isidentifier():
+        raise UsageError(f"--as {name!r} is not a Python name (letters, digits and _, not starting with a digit)")
+
+
+def _check_lms(program: Any, expression: str) -> None:
+    """Raise the configuration error every call of `program` would hit (no LM, no API key), before running it."""
+    from dspex_lab import settings
+
+    named = getattr(program, "named_predictors", None)
+    predictors = [predictor for _, predictor in named()] if callable(named) else []
+    for predictor in predictors:
+        lm = getattr(predictor, "lm", None) or settings.get("lm")
+        if lm is None:
+            raise UsageError(
+                f"program {expression!r} has no LM: configure one first, e.g. %dspex lm local/smollm2-135m"
+            )
+        check = getattr(lm, "check", None)
+        if callable(check):
+            check()
 
 
 @magics_class
@@ -102,7 +140,7 @@ class DspexMagics(Magics):
             words = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"cannot split the arguments: {exc}\n{SUMMARY}") from None
-        if not words:
+        if not words or words in (["--help"], ["-h"], ["help"]):
             print(SUMMARY)
             return None
         try:
@@ -127,8 +165,7 @@ class DspexMagics(Magics):
             raise UsageError(f"{what} {expression!r} is not a Python expression") from None
 
     def _store(self, name: str, value: Any) -> None:
-        if not name.isidentifier():
-            raise UsageError(f"--as {name!r} is not a Python name")
+        _check_name(name)
         self._shell().user_ns[name] = value
 
     def _shell(self) -> InteractiveShell:
@@ -150,15 +187,29 @@ class DspexMagics(Magics):
             except (ValueError, SyntaxError):
                 options[key] = raw
         lm = LM(args.model, **options)
+        check = getattr(lm, "check", None)
+        if callable(check):
+            check()  # a missing API key is reported now, not by every example of the next run
         configure(lm=lm)
         return lm
 
     def _eval(self, args: argparse.Namespace) -> Any:
         from dspex_lab.evaluation.evaluator import evaluate
 
+        _check_name(args.name)
         program = self._value(args.program, "program")
         devset = self._value(args.devset, "devset")
         metric = self._value(args.metric, "metric")
+        if not callable(getattr(program, "acall", None)):
+            raise UsageError(f"program {args.program!r} is a {type(program).__name__}, not a program (a dx.Module)")
+        if isinstance(devset, str | bytes | dict) or not hasattr(devset, "__iter__"):
+            raise UsageError(f"devset {args.devset!r} is a {type(devset).__name__}, not a list of dx.Example")
+        if not callable(metric) and not isinstance(metric, dict):
+            raise UsageError(
+                f"metric {args.metric!r} is a {type(metric).__name__}, not a function; "
+                "pass metric(example, prediction, trace=None) -> bool | float"
+            )
+        _check_lms(program, args.program)
         options: dict[str, Any] = {"progress": True}
         if args.concurrency is not None:
             options["concurrency"] = args.concurrency
@@ -168,13 +219,14 @@ class DspexMagics(Magics):
         return result
 
     def _compile(self, args: argparse.Namespace) -> None:
+        _check_name(args.name)
         optimizer = self._value(args.optimizer, "optimizer")
         program = self._value(args.program, "program")
         trainset = self._value(args.trainset, "trainset")
         if not callable(getattr(optimizer, "compile", None)):
             raise UsageError(f"optimizer {args.optimizer!r} has no compile(); pass e.g. dx.BootstrapFewShot(metric)")
-        if not args.name.isidentifier():
-            raise UsageError(f"--as {args.name!r} is not a Python name")
+        _check_name(args.name)
+        _check_lms(program, args.program)
         compiled = optimizer.compile(program, trainset=trainset)
         self._store(args.name, compiled)
         print(f"compiled program stored as {args.name!r}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.evaluation.progress import ProgressState
+from dspex_lab.lab import document as doc
 from dspex_lab.lab import render
 from dspex_lab.lab.feed import follow
 from dspex_lab.lab.panel import Pacer, Panel, Widget
@@ -186,6 +187,7 @@ class OptimizationPanel(Panel[OptimizationParts]):
                 self._unsubscribe = None
             self._pacer.close()
             self._pacer.request(now=True)
+            self.publish()
         else:
             self._pacer.request()
 
@@ -280,13 +282,73 @@ class OptimizationPanel(Panel[OptimizationParts]):
 
     def snapshot(self) -> render.StaticFigure:
         """The chart as it is now, as a plain output that HTML exports and notebook viewers draw too."""
-        return render.StaticFigure(self.figure(), self._chart_text())
+        from dspex_lab.lab import static
+
+        return render.StaticFigure(self.figure(), self._chart_text(), static.html(self.document().to_dict()))
 
     def _chart_text(self) -> str:
         state = self.state
         if state.candidates:
             return "candidate scores: " + ", ".join(f"#{c.index} {render.text(c.score)}" for c in state.candidates)
         return f"teacher runs: {state.passed} of {len(state.attempts)} passed"
+
+    # --- the document -------------------------------------------------------------------------------
+    def document(self) -> doc.Document:
+        """The compile as a self-contained document: its figures, the chart's data and the teacher runs."""
+        state = self.state
+        start = state.start
+        best = state.best
+        end = state.end or {}
+        sections = [
+            doc.stats(
+                [
+                    ("phase", state.phase_text()),
+                    ("teacher runs", len(state.attempts)),
+                    ("passed", state.passed),
+                    ("errors", state.failed),
+                    ("candidates", len(state.candidates) or None),
+                    ("best", None if best is None else f"#{best.get('index')} score {best['score']:.3f}"),
+                    ("status", state.status or "running"),
+                    ("time", None if end.get("duration_ms") is None else f"{end['duration_ms'] / 1000:.1f} s"),
+                    ("demos", state.demos_text()),
+                    ("reason", end.get("reason")),
+                ]
+            )
+        ]
+        if state.candidates:
+            labels = [f"#{c.get('index')} {c.get('kind')}" for c in state.candidates]
+            scores = [c.get("score") if isinstance(c.get("score"), int | float) else 0.0 for c in state.candidates]
+            sections.append(doc.bars("candidate programs: score on the validation set", labels, scores))
+        if state.attempts:
+            sections.append(
+                doc.bars(
+                    "teacher runs by outcome",
+                    ["passed", "did not pass", "errors"],
+                    [state.passed, len(state.attempts) - state.passed - state.failed, state.failed],
+                )
+            )
+            rows = [
+                [a.get("index"), a.get("round"), "✓" if a.get("passed") else "✗", a.get("score"), a.get("error") or ""]
+                for a in state.attempts
+            ]
+            marks = ["pass" if a.get("passed") else ("error" if a.get("error") else "fail") for a in state.attempts]
+            sections.append(
+                doc.details(
+                    f"teacher runs ({len(rows)})",
+                    [doc.table("", ["train #", "round", "", "score", "error"], rows, marks=marks)],
+                )
+            )
+        title = f"{state.optimizer} compiling {start.get('student')} · run {self.run_id}"
+        data = {
+            "run_id": self.run_id,
+            "optimizer": state.optimizer,
+            "start": start,
+            "status": state.status,
+            "end": end,
+            "attempts": state.attempts,
+            "candidates": state.candidates,
+        }
+        return doc.Document("optimization", title, sections, data)
 
     # --- text ---------------------------------------------------------------------------------------
     def text(self) -> str:

@@ -1,8 +1,11 @@
-"""What every panel shares: a widget built on first use, text everywhere widgets cannot be drawn, and paced redraws.
+"""What every panel shares: a widget built on first use, a document of its state that outlives the kernel, text.
 
-In a Jupyter kernel a panel displays as its ipywidgets tree (the output's
-plain-text alternative is the panel's text, so saved notebooks and frontends
-without widgets still read well); in a terminal or a script it is its text.
+In a Jupyter kernel a panel displays as one output holding its ipywidgets
+tree, its document (`document.Document`: a custom MIME type and an offline
+HTML form) and its text. The widget is what a running kernel draws; the
+document is what a saved notebook, an HTML export, nbviewer or GitHub shows,
+and `publish()` refreshes it in place when the panel's run ends. In a
+terminal or a script a panel is its text.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from dspex_lab.lab.document import Document
 from dspex_lab.lab.kernel import in_kernel, widgets_available
 
 Widget = Any
@@ -28,6 +32,7 @@ class Panel(Generic[P]):
     """
 
     _widget: Any = None
+    _handle: Any = None
     parts: P | None = None
     """The panel's widgets by name, once it has been drawn (None before)."""
 
@@ -36,6 +41,10 @@ class Panel(Generic[P]):
 
     def text(self) -> str:
         """The panel as plain text: what a terminal shows, and what a saved notebook keeps beside the widget."""
+        raise NotImplementedError
+
+    def document(self) -> Document:
+        """What the panel shows now, as a self-contained document (see `dspex_lab.lab.document`)."""
         raise NotImplementedError
 
     @property
@@ -59,22 +68,35 @@ class Panel(Generic[P]):
 
         The output's plain-text form is the panel's first line only: the figures
         change after the output is made, and a saved notebook should not show
-        a stale "running". The widget is never redisplayed, which would redraw
-        its charts as the still images JupyterLab's plotly renderer keeps.
+        a stale "running". The output is refreshed by `publish()`.
         """
         if in_kernel():
             from IPython.display import display
 
-            bundle = self._repr_mimebundle_()
-            bundle["text/plain"] = self.text().splitlines()[0]
-            display(bundle, raw=True)
+            self._handle = display(self._shown(), raw=True, display_id=True)
         else:
             print(self.text())
 
+    def publish(self) -> None:
+        """Refresh the displayed output's document with the panel's state now (a run ended).
+
+        The widget part is the same model, so a running kernel keeps the live
+        panel; what changes is the document the notebook saves beside it.
+        """
+        if self._handle is not None:
+            self._handle.update(self._shown(), raw=True)
+
+    def _shown(self) -> dict[str, Any]:
+        bundle = self._repr_mimebundle_()
+        bundle["text/plain"] = self.text().splitlines()[0]
+        return bundle
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        if not widgets_available():
+        if not in_kernel():
             return {"text/plain": self.text()}
-        bundle = dict(self.widget._repr_mimebundle_())
+        bundle = self.document().bundle()
+        if widgets_available():
+            bundle.update(self.widget._repr_mimebundle_())
         bundle["text/plain"] = self.text()
         return bundle
 

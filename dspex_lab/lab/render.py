@@ -121,17 +121,19 @@ def figure_output(figure: go.Figure, summary: str) -> dict[str, Any]:
 class StaticFigure:
     """A plotly figure as a plain cell output, for where widgets are not drawn (an HTML export, a viewer).
 
-    JupyterLab draws its plotly JSON; a plain HTML page draws its HTML form,
-    which loads plotly.js from the plotly CDN (no 3.5 MB copy in every notebook).
+    JupyterLab draws its plotly JSON; a plain HTML page draws `html`, the
+    panel's document as offline HTML with SVG charts (`static.html`): no
+    plotly.js, no CDN, nothing fetched.
     """
 
-    def __init__(self, figure: go.Figure, summary: str) -> None:
+    def __init__(self, figure: go.Figure, summary: str, html: str) -> None:
         self.figure = figure
         self.summary = summary
+        self.html = html
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         bundle = figure_output(self.figure, self.summary)["data"]
-        bundle["text/html"] = self.figure.to_html(full_html=False, include_plotlyjs="cdn", config=CONFIG)
+        bundle["text/html"] = self.html
         return bundle
 
     def __repr__(self) -> str:

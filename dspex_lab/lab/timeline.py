@@ -7,12 +7,16 @@ components, run and time window; the details pane shows a selected span's
 payloads (a prompt and its reply, usage, a program's inputs and outputs),
 decoded only for that span.
 
-Sizes: up to `SVG_LIMIT` spans are drawn as SVG (rich hover text); up to
-`AGGREGATE_LIMIT` with WebGL (`scattergl`, numbers only per point); beyond
-that the view is counts per lane and time bin, which draws at once for any
-size (50,000 spans: a 30 kB figure drawn in 0.2 s, where WebGL takes about
-10 s in a GPU-less browser; see BENCHMARKS.md), until the filters or the time
-window narrow it.
+Sizes: up to `SVG_LIMIT` spans are drawn one by one as SVG (rich hover
+text); beyond that the view is counts per lane and time bin, which draws at
+once for any size (WebGL took 4.6-9 s per redraw of 11,000 spans in a
+GPU-less browser; see BENCHMARKS.md), until the filters, the text search or
+the time window narrow it. Failed, retried and cancelled spans are marked
+one by one at every size, so they stand out.
+
+The span tree lists spans under their parents (collapsible); the details
+pane links a span to its parent. `filter(text=...)` searches kinds,
+components and payloads.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dspex_lab.lab import document as doc
 from dspex_lab.lab import render
 from dspex_lab.lab.panel import Panel, Widget
 from dspex_lab.trace import schema
@@ -37,9 +42,15 @@ if TYPE_CHECKING:
     from dspex_lab.trace.store import EventStore
 
 SVG_LIMIT = 2_000
-AGGREGATE_LIMIT = 20_000
-LIST_LIMIT = 500
+LIST_LIMIT = 2_000
+TREE_LIMIT = 300
+"""Spans the tree view lists (each with its descendants)."""
 BINS = 400
+FLAG_MARKERS = {
+    "error": {"symbol": "x", "color": "#d62728", "size": 11},
+    "retried": {"symbol": "triangle-up", "color": "#ff7f0e", "size": 11},
+    "cancelled": {"symbol": "square-open", "color": "#555555", "size": 10},
+}
 LANE_KEYS = ("component", "task")
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d", "#ff9da6", "#bab0ac")
 
@@ -84,6 +95,7 @@ class TimelineExplorer(Panel[TimelineParts]):
         component: str | list[str] | None = None,
         run_id: str | None = None,
         window: tuple[float, float] | None = None,
+        text: str | None = None,
     ) -> None:
         self.store = _store_of(source)
         spans = get_spans(store=self.store)
@@ -98,12 +110,14 @@ class TimelineExplorer(Panel[TimelineParts]):
         self.runs = sorted({str(r) for r in spans["run_id"].tolist() if r == r and r is not None})
         self.lanes = "component"
         self.selected: int | None = None
-        self._filters: dict[str, Any] = {"kind": None, "component": None, "run_id": None, "window": None}
-        self.filter(lanes=lanes, kind=kind, component=component, run_id=run_id, window=window)
+        self._filters: dict[str, Any] = {"kind": None, "component": None, "run_id": None, "window": None, "text": None}
+        self._searchable: Any = None
+        self.filter(lanes=lanes, kind=kind, component=component, run_id=run_id, window=window, text=text)
 
     # --- the view -----------------------------------------------------------------------------------
     def filter(self, **changes: Any) -> pd.DataFrame:
-        """Change the view: `kind`, `component` (a name, a list, or None for all), `run_id`, `window`, `lanes`.
+        """Change the view: `kind`, `component` (a name, a list, or None for all), `run_id`, `window`, `lanes`,
+        `text` (spans whose kind, component or payloads contain it, ignoring case).
 
         Returns the spans now shown.
         """
@@ -145,7 +159,28 @@ class TimelineExplorer(Panel[TimelineParts]):
             starts = (spans["start"].to_numpy() - self.t0) / 1e9
             finish = (self._finish_ns - self.t0) / 1e9
             keep &= (finish >= start) & (starts <= end)
+        if filters["text"]:
+            needle = str(filters["text"]).lower()
+            keep &= np.array([needle in text for text in self._search_texts()], dtype=bool)
         return spans[keep]
+
+    def _search_texts(self) -> list[str]:
+        """Per span, its kind, component and payloads as one lower-case string (decoded on the first search)."""
+        if self._searchable is None:
+            import json
+
+            full = self.store.spans(payload=True).reindex(self.spans.index)
+            self._searchable = [
+                f"{kind} {component} {json.dumps(start, default=str)} {json.dumps(end, default=str)}".lower()
+                for kind, component, start, end in zip(
+                    self.spans["kind"].tolist(),
+                    self.spans["component"].astype(str).tolist(),
+                    full["start_payload"].tolist(),
+                    full["end_payload"].tolist(),
+                    strict=True,
+                )
+            ]
+        return self._searchable
 
     def figure(self) -> go.Figure:
         """The timeline of the spans shown now (SVG, WebGL or binned counts, by size)."""
@@ -156,23 +191,20 @@ class TimelineExplorer(Panel[TimelineParts]):
         lane_names = list(dict.fromkeys(shown[self.lanes].astype(str).tolist()))
         lane_of = {name: number for number, name in enumerate(lane_names)}
         figure = go.Figure()
-        if len(shown) > AGGREGATE_LIMIT:
+        if len(shown) > SVG_LIMIT:
             self._binned(figure, shown, lane_names, lane_of)
         else:
-            small = len(shown) <= SVG_LIMIT
-            scatter = go.Scatter if small else go.Scattergl
             x0 = (shown["start"].to_numpy() - self.t0) / 1e9
             x1 = (_finish_ns(shown) - self.t0) / 1e9
             lane = np.array([lane_of[name] for name in shown[self.lanes].astype(str).tolist()], dtype="float64")
             kinds = shown["kind"].to_numpy()
-            hover = _hover(shown, x0) if small else None
-            details = np.column_stack([shown["duration_ms"].to_numpy(dtype="float64"), shown.index.to_numpy()])
+            hover = _hover(shown, x0)
             for number, kind in enumerate(sorted(set(kinds.tolist()))):
                 mask = kinds == kind
                 colour = PALETTE[number % len(PALETTE)]
                 marker = {"color": colour, "size": 7, "symbol": "line-ns-open", "line": {"width": 2}}
                 figure.add_trace(
-                    scatter(
+                    go.Scatter(
                         x=_segments(x0[mask], x1[mask]),
                         y=_segments(lane[mask], lane[mask]),
                         mode="lines",
@@ -182,23 +214,11 @@ class TimelineExplorer(Panel[TimelineParts]):
                         legendgroup=kind,
                     )
                 )
-                if hover is not None:
-                    figure.add_trace(
-                        scatter(x=x0[mask], y=lane[mask], mode="markers", name=kind, legendgroup=kind, showlegend=False,
-                                marker=marker, hovertext=hover[mask], hoverinfo="text")
-                    )  # fmt: skip
-                    continue
-                # Many spans: no text per span (it would dominate the figure's size); one trace per lane
-                # names the kind and lane, and each point carries its duration and span id as numbers.
-                for lane_number, lane_name in enumerate(lane_names):
-                    mine = mask & (lane == lane_number)
-                    if mine.any():
-                        figure.add_trace(
-                            scatter(x=x0[mine], y=lane[mine], mode="markers", name=kind, legendgroup=kind,
-                                    showlegend=False, marker=marker, customdata=details[mine],
-                                    hovertemplate=f"<b>{kind}</b> {lane_name}<br>+%{{x:.3f}} s, "
-                                    "%{customdata[0]:.1f} ms<br>span %{customdata[1]}<extra></extra>")
-                        )  # fmt: skip
+                figure.add_trace(
+                    go.Scatter(x=x0[mask], y=lane[mask], mode="markers", name=kind, legendgroup=kind, showlegend=False,
+                               marker=marker, hovertext=hover[mask], hoverinfo="text", customdata=shown.index[mask])
+                )  # fmt: skip
+        self._flagged(figure, shown, lane_of)
         figure.update_layout(
             height=min(900, 140 + 34 * max(1, len(lane_names))),
             margin={"l": 10, "r": 10, "t": 30, "b": 40},
@@ -226,7 +246,28 @@ class TimelineExplorer(Panel[TimelineParts]):
 
     def snapshot(self) -> render.StaticFigure:
         """The chart as it is now, as a plain output that HTML exports and notebook viewers draw too."""
-        return render.StaticFigure(self.figure(), self._heading(self.visible()))
+        from dspex_lab.lab import static
+
+        return render.StaticFigure(self.figure(), self._heading(self.visible()), static.html(self.document().to_dict()))
+
+    def _flagged(self, figure: go.Figure, shown: pd.DataFrame, lane_of: dict[str, int]) -> None:
+        """Failed, retried and cancelled spans as their own markers, at any size."""
+        import numpy as np
+        import plotly.graph_objects as go
+
+        flags = np.array(self.flags(shown))
+        for number, name in enumerate(doc.SPAN_FLAGS):
+            mask = flags == number
+            if name not in FLAG_MARKERS or not mask.any():
+                continue
+            mine = shown[mask]
+            x0 = (mine["start"].to_numpy() - self.t0) / 1e9
+            lanes = [lane_of[lane] for lane in mine[self.lanes].astype(str).tolist()]
+            figure.add_trace(
+                go.Scatter(x=x0, y=lanes, mode="markers", name=f"{name} ({int(mask.sum())})",
+                           marker=FLAG_MARKERS[name], hovertext=_hover(mine, x0), hoverinfo="text",
+                           customdata=mine.index)
+            )  # fmt: skip
 
     def _binned(self, figure: go.Figure, shown: pd.DataFrame, lane_names: list[str], lane_of: dict[str, int]) -> None:
         import numpy as np
@@ -284,9 +325,64 @@ class TimelineExplorer(Panel[TimelineParts]):
         found = self.details(span_id) if span_id is not None else None
         if self.parts is not None:
             self.parts.details.value = _details_html(found) if found is not None else ""
+            parent = None if found is None else found["parent_id"]
+            self.parts.parent.disabled = parent is None or parent not in self.spans.index
+            self.parts.parent.description = "no parent span" if parent is None else f"go to parent span {parent}"
             if self.parts.pick.value != span_id and span_id in dict((v, v) for _, v in self.parts.pick.options):
                 self.parts.pick.value = span_id
         return found
+
+    def select_parent(self) -> dict[str, Any] | None:
+        """Select the parent of the selected span (what the details pane's parent link does)."""
+        if self.selected is None:
+            return None
+        parent = _optional_int(self.spans.at[self.selected, "parent_id"])
+        return self.select(parent) if parent is not None and parent in self.spans.index else None
+
+    def tree(self) -> list[tuple[int, int]]:
+        """The shown spans as (depth, span id), each under its parent, in start order (the tree view's rows)."""
+        shown = self.visible()
+        ids = shown.index.tolist()
+        present = set(ids)
+        children: dict[int | None, list[int]] = {}
+        for span_id, parent in zip(ids, shown["parent_id"].tolist(), strict=True):
+            parent_id = _optional_int(parent)
+            children.setdefault(parent_id if parent_id in present else None, []).append(span_id)
+        rows: list[tuple[int, int]] = []
+        stack = [(0, span_id) for span_id in reversed(children.get(None, []))]
+        while stack and len(rows) < TREE_LIMIT:
+            depth, span_id = stack.pop()
+            rows.append((depth, span_id))
+            stack.extend((depth + 1, child) for child in reversed(children.get(span_id, [])))
+        return rows
+
+    def tree_html(self) -> str:
+        """The span tree as nested, collapsible HTML: a span's children fold under it."""
+        spans = self.spans
+        rows = self.tree()
+        flagged = set(self.visible().index[[flag > 0 for flag in self.flags(self.visible())]].tolist())
+        out: list[str] = []
+        depth_open = 0
+        for number, (depth, span_id) in enumerate(rows):
+            while depth_open > depth:
+                out.append("</div></details>")
+                depth_open -= 1
+            has_children = number + 1 < len(rows) and rows[number + 1][0] > depth
+            kind, component = spans.at[span_id, "kind"], spans.at[span_id, "component"]
+            mark = " ⚠" if span_id in flagged else ""
+            label = (
+                f"<span id='dspex-span-{span_id}'>{render.esc(kind)} <b>{render.esc(component)}</b> "
+                f"{_ms(spans.at[span_id, 'duration_ms'])} · span {span_id}{mark}</span>"
+            )
+            if has_children:
+                out.append(f"<details><summary>{label}</summary><div style='margin-left:14px'>")
+                depth_open += 1
+            else:
+                out.append(f"<div style='margin-left:14px'>{label}</div>")
+        out.extend("</div></details>" for _ in range(depth_open))
+        more = len(self.visible()) - len(rows)
+        note = render.muted(f" … {more:,} more spans: filter or search to see them") if more > 0 else ""
+        return f"<div class='dspex-tree'>{''.join(out)}{note}</div>"
 
     # --- widgets ------------------------------------------------------------------------------------
     def _build(self) -> Any:
@@ -322,11 +418,20 @@ class TimelineExplorer(Panel[TimelineParts]):
                 layout=w.Layout(width="95%"),
             ),
             lanes=w.ToggleButtons(options=list(LANE_KEYS), value=self.lanes, description="lanes by"),
+            search=w.Text(
+                value=filters["text"] or "",
+                placeholder="kind, component or payload text",
+                description="search",
+                continuous_update=False,
+            ),
             chart=w.Output(layout=w.Layout(width="100%")),
             pick=w.Select(options=[], rows=8, description="span", layout=w.Layout(width="95%")),
             more=w.HTML(),
+            parent=w.Button(description="no parent span", disabled=True, icon="level-up"),
+            tree=w.HTML(),
             details=w.HTML(),
         )
+        parts.tree_box = w.Accordion(children=[parts.tree], titles=("span tree",), selected_index=None)
         self.parts = parts
         parts.kind.observe(lambda c: self.filter(kind=list(c["new"])), names="value")
         parts.component.observe(lambda c: self.filter(component=list(c["new"])), names="value")
@@ -334,15 +439,19 @@ class TimelineExplorer(Panel[TimelineParts]):
         parts.window.observe(lambda c: self.filter(window=tuple(c["new"])), names="value")
         parts.lanes.observe(lambda c: self.filter(lanes=c["new"]), names="value")
         parts.pick.observe(lambda c: self.select(c["new"]), names="value")
+        parts.search.observe(lambda c: self.filter(text=c["new"] or None), names="value")
+        parts.parent.on_click(lambda _: self.select_parent())
         self._redraw()
         return w.VBox(
             [
                 parts.title,
-                w.HBox([parts.kind, parts.component, w.VBox([parts.run, parts.lanes])]),
+                w.HBox([parts.kind, parts.component, w.VBox([parts.run, parts.lanes, parts.search])]),
                 parts.window,
                 parts.chart,
+                parts.tree_box,
                 parts.pick,
                 parts.more,
+                parts.parent,
                 parts.details,
             ],
             layout=w.Layout(width="100%"),
@@ -354,7 +463,11 @@ class TimelineExplorer(Panel[TimelineParts]):
             return
         shown = self.visible()
         parts.title.value = render.STYLE + f"<b>{render.esc(self._heading(shown))}</b>"
-        parts.chart.outputs = (render.figure_output(self.figure(), self._heading(shown)),)
+        figure = self.figure()
+        # The chart's box holds the figure's height, so a resize of the page never squeezes the plot.
+        parts.chart.layout.min_height = f"{figure.layout.height}px"
+        parts.chart.outputs = (render.figure_output(figure, self._heading(shown)),)
+        parts.tree.value = self.tree_html()
         listed = shown.iloc[:LIST_LIMIT]
         starts = (listed["start"].to_numpy() - self.t0) / 1e9
         parts.pick.options = [
@@ -382,6 +495,55 @@ class TimelineExplorer(Panel[TimelineParts]):
             f"{len(shown):,} of {len(self.spans):,} spans in {lanes} lanes (by {self.lanes}), "
             f"{len(self.store):,} events over {self.span_s:.3g} s"
         )
+
+    # --- the document -------------------------------------------------------------------------------
+    def flags(self, shown: pd.DataFrame) -> list[int]:
+        """How each shown span ended, numbered as `document.SPAN_FLAGS`: ok, error, retried, cancelled."""
+        retried = self.retried()
+        number = {name: n for n, name in enumerate(doc.SPAN_FLAGS)}
+        return [
+            number["error"]
+            if status == "error"
+            else number["cancelled"]
+            if status == "cancelled"
+            else number["retried"]
+            if span_id in retried
+            else number["ok"]
+            for span_id, status in zip(shown.index.tolist(), shown["status"].tolist(), strict=True)
+        ]
+
+    def retried(self) -> set[int]:
+        """The spans inside which an LM request was retried."""
+        found = self.store.events(kind="lm.retry", payload=False)
+        return {int(p) for p in found["parent_id"].tolist() if _optional_int(p) is not None}
+
+    def document(self) -> doc.Document:
+        """The spans shown now on a time axis (binned past `document.SPAN_LIMIT`), with counts per lane and kind."""
+        shown = self.visible()
+        lane_names = list(dict.fromkeys(shown[self.lanes].astype(str).tolist()))
+        lane_of = {name: number for number, name in enumerate(lane_names)}
+        kind_of = {name: number for number, name in enumerate(self.kinds)}
+        x0 = ((shown["start"].to_numpy() - self.t0) / 1e9).tolist()
+        x1 = ((_finish_ns(shown) - self.t0) / 1e9).tolist()
+        spans = list(
+            zip(
+                [lane_of[name] for name in shown[self.lanes].astype(str).tolist()],
+                x0,
+                x1,
+                [kind_of[kind] for kind in shown["kind"].tolist()],
+                self.flags(shown),
+                strict=True,
+            )
+        )
+        per_kind = shown["kind"].value_counts(sort=False).sort_index() if len(shown) else None
+        sections = [
+            doc.stats([("spans", f"{len(shown):,} of {len(self.spans):,}"), ("lanes", len(lane_names))]),
+            doc.lanes(f"spans by {self.lanes}", lane_names, self.kinds, spans),
+        ]
+        if per_kind is not None:
+            sections.append(doc.bars("spans per kind", list(per_kind.index), per_kind.tolist()))
+        data = {"filters": self._filters, "lanes_by": self.lanes, "kinds": self.kinds, "runs": self.runs}
+        return doc.Document("timeline", f"Timeline · {self._heading(shown)}", sections, data)
 
     # --- text ---------------------------------------------------------------------------------------
     def text(self) -> str:

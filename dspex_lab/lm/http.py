@@ -141,6 +141,10 @@ class HTTPLM(BaseLM):
             return self._base_headers
         return {**self._base_headers, **self.auth_headers(key.reveal())}
 
+    def check(self) -> None:
+        """Raise ConfigurationError now if no request could be made (no API key), instead of at the first call."""
+        self._key()
+
     def _key(self) -> Secret | None:
         if self._api_key is None:
             self._api_key = resolve_key(None, self.env_keys)

@@ -33,16 +33,25 @@ def test_a_finished_run_shows_a_full_green_bar_its_score_and_errors(oracle, devs
     assert panel.run_id == result.run_id
 
 
-def test_the_results_table_lists_failures_first_and_opens_the_first_one(oracle, devset, metric):
+def test_the_results_table_marks_passed_failed_and_raised_apart_with_details_closed(oracle, devset, metric):
     program = dx.Predict("question -> answer", lm=oracle(wrong={"q1"}, garbled={"q2"}))
 
     panel, _ = run_with_panel(program, devset(6), metric)
 
     assert [row.index for row in panel.rows()] == [2, 1, 0, 3, 4, 5]
+    assert [row.outcome(panel.threshold) for row in panel.rows()][:3] == ["error", "fail", "pass"]
     table = panel.parts.table.value
-    assert table.count("<tr class='dspex-fail'>") == 1
+    assert table.count("<tr class='dspex-fail'>") == 2  # the wrong answer and the example that raised
     assert table.count("<tr") == 7  # header and six examples
-    assert panel.parts.example.value == 2
+    assert "<td>✗</td>" in table
+    assert "<td>error</td>" in table
+    assert table.count("<td>✓</td>") == 4
+    assert "<td>answer=a1</td><td>answer=wrong</td>" in table  # expected next to predicted
+    # The picker lists every example of the run; no details until one is picked.
+    assert len(panel.parts.example.options) == 7
+    assert panel.parts.example.value is None
+    assert panel.parts.details.value == ""
+    panel.select(2)
     details = panel.parts.details.value
     assert "I would rather not say." in details  # the reply
     assert "Your input fields are" in details  # the prompt
@@ -153,3 +162,16 @@ def test_outside_a_kernel_the_panel_is_text(oracle, devset, metric):
     assert "completed" in text
     assert "#1  AdapterParseError" in text
     assert repr(panel) == text
+
+
+def test_latency_is_split_into_time_in_the_lm_and_the_rest(oracle, devset, metric):
+    panel, _ = run_with_panel(dx.Predict("question -> answer", lm=oracle()), devset(5), metric, concurrency=5)
+
+    for row in panel.rows():
+        assert row.lm_calls == 1
+        assert 0 < row.lm_ms <= row.latency_ms
+        assert row.wait_ms == pytest.approx(row.latency_ms - row.lm_ms)
+    panel.sort("most time in the LM first")
+    in_lm = [row.lm_ms for row in panel.rows()]
+    assert in_lm == sorted(in_lm, reverse=True)
+    assert "<th>LM ms</th><th>wait ms</th>" in panel.parts.table.value

@@ -23,7 +23,7 @@ def shell(oracle, devset, metric, qa):
     ip.user_ns.update(program=qa(oracle(wrong={"q1"})), dev=devset(4), metric=metric)
     yield ip
     ip.run_line_magic("unload_ext", "dspex_lab")
-    for name in ("program", "dev", "metric", "res", "compiled", "better", "optimizer"):
+    for name in ("program", "dev", "metric", "res", "compiled", "better", "optimizer", "count", "keyless"):
         ip.user_ns.pop(name, None)
 
 
@@ -85,8 +85,13 @@ def test_demos_trace_and_history_open_their_views(shell, capsys):
     [
         ("eval program dev", "the following arguments are required: metric"),
         ("eval program dev nothing", "metric 'nothing': name 'nothing' is not defined in this notebook"),
-        ("eval program dev metric --concurrency 0", "concurrency must be a whole number >= 1"),
-        ("eval program dev metric --concurrency many", "invalid int value: 'many'"),
+        ("eval program dev metric --concurrency 0", "argument --concurrency: must be 1 or more, got 0"),
+        ("eval program dev metric --concurrency many", "argument --concurrency: 'many' is not a whole number"),
+        ("eval program dev count", "metric 'count' is a int, not a function"),
+        ("eval count dev metric", "program 'count' is a int, not a program"),
+        ("eval program count metric", "devset 'count' is a int, not a list of dx.Example"),
+        ("history 0", "argument n: must be 1 or more, got 0"),
+        ("history -1", "argument n: must be 1 or more, got -1"),
         ("eval program 'dev metric", "cannot split the arguments"),
         ("eval program dev[ metric", "is not a Python expression"),
         ("frobnicate", "invalid choice: 'frobnicate'"),
@@ -100,6 +105,7 @@ def test_demos_trace_and_history_open_their_views(shell, capsys):
 )
 def test_bad_arguments_give_a_usage_message(shell, line, message):
     shell.user_ns["optimizer"] = dx.LabeledFewShot(k=1)
+    shell.user_ns["count"] = 3
     if line.startswith("trace"):
         dspex(shell, "eval program dev metric")
 
@@ -131,5 +137,35 @@ def test_help_prints_and_returns_nothing(shell, capsys):
     ):
         assert command in summary
     assert dspex(shell, "--help") is None
-    listed = capsys.readouterr().out
-    assert all(f"    {command} " in listed for command in ("lm", "eval", "compile", "demos", "trace", "history"))
+    assert capsys.readouterr().out == summary  # the same full summary as a bare %dspex
+    for command in ("lm", "eval", "compile", "demos", "trace", "history"):
+        dspex(shell, f"{command} --help")
+        assert f"usage: %dspex {command}" in capsys.readouterr().out
+
+
+def test_a_bad_name_for_the_result_is_refused_before_the_run(shell, trace_store):
+    with pytest.raises(UsageError, match=re.escape("--as '1bad' is not a Python name")):
+        dspex(shell, "eval program dev metric --as 1bad")
+
+    assert trace_store.events(kind="evaluate.start").empty  # nothing ran
+
+
+def test_a_missing_api_key_fails_at_once_with_one_message(shell, monkeypatch, trace_store):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    before = settings.get("lm")
+
+    with pytest.raises(UsageError, match=re.escape("no API key for openai/gpt-4o-mini")):
+        dspex(shell, "lm openai/gpt-4o-mini")
+    assert settings.get("lm") is before
+    shell.user_ns["keyless"] = dx.Predict("question -> answer", lm=dx.LM("openai/gpt-4o-mini"))
+    with pytest.raises(UsageError, match=re.escape("no API key for openai/gpt-4o-mini")):
+        dspex(shell, "eval keyless dev metric")
+    assert trace_store.events(kind="evaluate.start").empty
+
+
+def test_an_evaluation_with_a_configuration_error_raises_it_instead_of_completing(devset, metric, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    program = dx.Predict("question -> answer", lm=dx.LM("openai/gpt-4o-mini"))
+
+    with pytest.raises(dx.ConfigurationError, match=r"^no API key for openai/gpt-4o-mini"):
+        dx.evaluate(program, devset(20), metric, concurrency=1, progress=False)

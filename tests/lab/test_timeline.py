@@ -29,8 +29,8 @@ def test_spans_are_laid_out_in_lanes_per_component_and_coloured_by_kind(evaluate
     assert explorer.kinds == ["evaluate.item", "lm.request", "program"]
     figure = explorer.figure()
     markers = [trace for trace in figure.data if trace.mode == "markers"]
-    assert [trace.name for trace in markers] == explorer.kinds
-    assert [len(trace.x) for trace in markers] == [5, 6, 10]  # 5 items, 6 LM calls (one retried), 2 programs each
+    assert [trace.name for trace in markers] == [*explorer.kinds, "error (3)"]
+    assert [len(trace.x) for trace in markers] == [5, 6, 10, 3]  # 5 items, 6 LM calls (one retried), 2 programs each
     assert all(trace.type == "scatter" for trace in figure.data)
     assert list(figure.layout.yaxis.ticktext) == ["evaluate", "qa", "qa.generate", "lm:scripted/lm"]
     assert explorer.text().splitlines()[1] == "  lanes: evaluate (5), qa (5), qa.generate (5), lm:scripted/lm (6)"
@@ -107,11 +107,11 @@ def test_program_spans_show_their_inputs_and_outputs(evaluated):
 def test_the_widget_filters_redraw_the_chart_and_the_span_list(evaluated):
     explorer = TimelineExplorer()
     explorer.draw()
-    assert len(plotted(explorer)) == 2 * 3
+    assert len(plotted(explorer)) == 2 * 3 + 1  # lines and markers per kind, and the failed spans
 
     explorer.parts.kind.value = ("program",)
 
-    assert [t["name"] for t in plotted(explorer) if t["mode"] == "markers"] == ["program"]
+    assert [t["name"] for t in plotted(explorer) if t["mode"] == "markers"] == ["program", "error (2)"]
     assert len(explorer.parts.pick.options) == 10
     assert "10 of 21 spans" in explorer.parts.title.value
 
@@ -141,19 +141,62 @@ def test_a_span_still_open_is_drawn_at_its_start_and_listed_as_open(trace_store)
     assert "open" in explorer.parts.pick.options[0][0]
 
 
-def test_many_spans_are_drawn_with_webgl_and_too_many_are_counted_per_time_bin(trace_store, monkeypatch):
+def test_past_the_svg_limit_spans_are_counted_per_time_bin_and_failed_ones_still_marked(trace_store):
     for index in range(timeline.SVG_LIMIT + 1):
-        with events.span(opens("step"), f"worker-{index % 3}"):
+        try:
+            with events.span(opens("step"), f"worker-{index % 3}"):
+                if index == 5:
+                    raise RuntimeError("step 5 failed")
+        except RuntimeError:
             pass
     explorer = TimelineExplorer()
 
-    assert {trace.type for trace in explorer.figure().data} == {"scattergl"}
-    monkeypatch.setattr(timeline, "AGGREGATE_LIMIT", 1_000)
-    [heatmap] = explorer.figure().data
-    assert heatmap.type == "heatmap"
+    heatmap, failed = explorer.figure().data
+    assert heatmap.type == "heatmap"  # no WebGL: it froze GPU-less browsers for seconds per redraw
     assert int(sum(v for row in heatmap.z for v in row if v == v)) == timeline.SVG_LIMIT + 1
+    assert failed.name == "error (1)"
     assert explorer.filter(component="worker-0").shape[0] == 667
     assert {trace.type for trace in explorer.figure().data} == {"scatter"}
+
+
+def test_text_search_finds_spans_by_kind_component_and_payload(evaluated):
+    explorer = TimelineExplorer()
+
+    assert set(explorer.filter(text="LM.REQ")["kind"]) == {"lm.request"}
+    found = explorer.filter(text="I would rather not say")  # the garbled reply, and the errors quoting it
+    assert "lm.request" in set(found["kind"])
+    assert set(found["status"]) <= {"ok", "error"}
+    assert 1 <= len(found) <= 5
+    assert len(explorer.filter(text=None)) == len(explorer.spans)
+
+
+def test_the_span_tree_nests_children_under_parents_and_links_up(evaluated):
+    explorer = TimelineExplorer()
+    explorer.draw()
+
+    rows = explorer.tree()
+    assert len(rows) == len(explorer.spans)
+    depth = dict((span_id, d) for d, span_id in rows)
+    item = next(span_id for d, span_id in rows if explorer.spans.at[span_id, "kind"] == "evaluate.item")
+    request = next(span_id for d, span_id in rows if explorer.spans.at[span_id, "kind"] == "lm.request")
+    assert depth[item] == 0
+    assert depth[request] == 3  # item > qa > qa.generate > lm.request
+    assert explorer.parts.tree.value.count("<details>") == 5 * 3  # each item, program and predictor folds
+    explorer.select(request)
+    assert explorer.parts.parent.disabled is False
+    parent = explorer.select_parent()
+    assert parent["kind"] == "program"
+    assert parent["component"] == "qa.generate"
+    assert explorer.parts.pick.value == parent["span_id"]
+
+
+def test_the_search_box_and_the_chart_box_in_the_widget(evaluated):
+    explorer = TimelineExplorer()
+    explorer.draw()
+
+    explorer.parts.search.value = "lm.request"
+    assert explorer.parts.title.value.count("6 of 21 spans") == 1
+    assert explorer.parts.chart.layout.min_height == f"{explorer.figure().layout.height}px"
 
 
 def test_span_kinds_drop_the_start_suffix():
@@ -168,4 +211,6 @@ def test_a_snapshot_is_the_current_chart_as_a_plain_output(evaluated):
 
     assert len(bundle["application/vnd.plotly.v1+json"]["data"]) == len(explorer.figure().data)
     assert bundle["text/plain"].startswith("6 of 21 spans")
-    assert "Plotly.newPlot" in bundle["text/html"]
+    html = bundle["text/html"]
+    assert "<script" not in html  # drawn without plotly.js or any network
+    assert html.count(" ms</title></rect>") == 6  # one bar per span
