@@ -13,12 +13,13 @@ predictor's instructions and demos).
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dspex_lab.lab import document as doc
 from dspex_lab.lab import render
 from dspex_lab.lab.kernel import in_kernel
-from dspex_lab.lab.panel import Panel, Parts
+from dspex_lab.lab.panel import Panel, Widget
 from dspex_lab.lab.runs import RunSource, SavedRun, open_run
 
 if TYPE_CHECKING:
@@ -56,7 +57,14 @@ def compare(
     return panel.frame
 
 
-class ComparePanel(Panel):
+@dataclass(slots=True)
+class CompareParts:
+    """The widgets of a ComparePanel."""
+
+    body: Widget
+
+
+class ComparePanel(Panel[CompareParts]):
     """Two runs side by side; see the module docstring."""
 
     ROWS = 200
@@ -79,7 +87,7 @@ class ComparePanel(Panel):
 
         from dspex_lab.lab import static
 
-        self.parts = Parts(body=w.HTML(static.html(self.document().to_dict())))
+        self.parts = CompareParts(body=w.HTML(static.html(self.document().to_dict())))
         return w.VBox([self.parts.body], layout=w.Layout(width="100%"))
 
     def document(self) -> doc.Document:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dspex_lab.trace.schema import Record
+
 FORMAT = "dspex_lab.panel"
 VERSION = 1
 MIME_PREFIX = "application/vnd.dspex."
@@ -177,7 +179,7 @@ def lanes(
 
 
 def plain(value: Any) -> Any:
-    """`value` as JSON-ready data: NaN and infinities become None, unknown objects their text."""
+    """`value` as JSON-ready data: NaN and infinities become None, records their fields, unknown objects their text."""
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -188,4 +190,6 @@ def plain(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if hasattr(value, "item") and callable(value.item):  # numpy scalars
         return plain(value.item())
+    if isinstance(value, Record):  # a typed event payload, or a record nested in one
+        return plain(value.to_dict())
     return str(value)

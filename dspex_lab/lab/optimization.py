@@ -298,7 +298,7 @@ class OptimizationPanel(Panel[OptimizationParts]):
         state = self.state
         start = state.start
         best = state.best
-        end = state.end or {}
+        end = state.end
         sections = [
             doc.stats(
                 [
@@ -307,17 +307,17 @@ class OptimizationPanel(Panel[OptimizationParts]):
                     ("passed", state.passed),
                     ("errors", state.failed),
                     ("candidates", len(state.candidates) or None),
-                    ("best", None if best is None else f"#{best.get('index')} score {best['score']:.3f}"),
+                    ("best", None if best is None else f"#{best.index} score {best.score:.3f}"),
                     ("status", state.status or "running"),
-                    ("time", None if end.get("duration_ms") is None else f"{end['duration_ms'] / 1000:.1f} s"),
+                    ("time", None if end is None else f"{end.duration_ms / 1000:.1f} s"),
                     ("demos", state.demos_text()),
-                    ("reason", end.get("reason")),
+                    ("reason", None if end is None else end.reason),
                 ]
             )
         ]
         if state.candidates:
-            labels = [f"#{c.get('index')} {c.get('kind')}" for c in state.candidates]
-            scores = [c.get("score") if isinstance(c.get("score"), int | float) else 0.0 for c in state.candidates]
+            labels = [f"#{c.index} {c.candidate}" for c in state.candidates]
+            scores = [c.score if isinstance(c.score, int | float) else 0.0 for c in state.candidates]
             sections.append(doc.bars("candidate programs: score on the validation set", labels, scores))
         if state.attempts:
             sections.append(
@@ -327,26 +327,23 @@ class OptimizationPanel(Panel[OptimizationParts]):
                     [state.passed, len(state.attempts) - state.passed - state.failed, state.failed],
                 )
             )
-            rows = [
-                [a.get("index"), a.get("round"), "✓" if a.get("passed") else "✗", a.get("score"), a.get("error") or ""]
-                for a in state.attempts
-            ]
-            marks = ["pass" if a.get("passed") else ("error" if a.get("error") else "fail") for a in state.attempts]
+            rows = [[a.index, a.round, "✓" if a.passed else "✗", a.score, a.error or ""] for a in state.attempts]
+            marks = ["pass" if a.passed else ("error" if a.error else "fail") for a in state.attempts]
             sections.append(
                 doc.details(
                     f"teacher runs ({len(rows)})",
                     [doc.table("", ["train #", "round", "", "score", "error"], rows, marks=marks)],
                 )
             )
-        title = f"{state.optimizer} compiling {start.get('student')} · run {self.run_id}"
+        title = f"{state.optimizer} compiling {start and start.student} · run {self.run_id}"
         data = {
             "run_id": self.run_id,
             "optimizer": state.optimizer,
-            "start": start,
+            "start": None if start is None else start.to_dict(),
             "status": state.status,
-            "end": end,
-            "attempts": state.attempts,
-            "candidates": state.candidates,
+            "end": None if end is None else end.to_dict(),
+            "attempts": [a.to_dict() for a in state.attempts],
+            "candidates": [c.to_dict() for c in state.candidates],
         }
         return doc.Document("optimization", title, sections, data)
 

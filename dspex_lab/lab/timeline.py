@@ -1,6 +1,6 @@
 """TimelineExplorer: every span of a trace on a time axis, in lanes, with filters and a details pane.
 
-Spans come from the store's span table (`store.spans()`): one bar per span
+Spans come from the store's span table (`dx.trace.spans()`): one bar per span
 from its start to its end, in a lane per component (or per task), coloured
 by kind; hovering a bar's start shows what it was. Filters narrow the kinds,
 components, run and time window; the details pane shows a selected span's
@@ -30,7 +30,7 @@ from dspex_lab.lab import document as doc
 from dspex_lab.lab import render
 from dspex_lab.lab.panel import Panel, Widget
 from dspex_lab.trace import schema
-from dspex_lab.trace.query import resolve_store
+from dspex_lab.trace.query import get_events, resolve_store
 from dspex_lab.trace.query import spans as get_spans
 from dspex_lab.trace.schema import Key
 
@@ -70,10 +70,14 @@ class TimelineParts:
     run: Widget
     window: Widget
     lanes: Widget
+    search: Widget
     chart: Widget
     pick: Widget
     more: Widget
+    parent: Widget
+    tree: Widget
     details: Widget
+    tree_box: Widget = None
 
 
 class TimelineExplorer(Panel[TimelineParts]):
@@ -169,7 +173,7 @@ class TimelineExplorer(Panel[TimelineParts]):
         if self._searchable is None:
             import json
 
-            full = self.store.spans(payload=True).reindex(self.spans.index)
+            full = get_spans(payload=True, store=self.store).reindex(self.spans.index)
             self._searchable = [
                 f"{kind} {component} {json.dumps(start, default=str)} {json.dumps(end, default=str)}".lower()
                 for kind, component, start, end in zip(
@@ -514,7 +518,7 @@ class TimelineExplorer(Panel[TimelineParts]):
 
     def retried(self) -> set[int]:
         """The spans inside which an LM request was retried."""
-        found = self.store.events(kind="lm.retry", payload=False)
+        found = get_events(kind=schema.LMRetry.KIND, payload=False, store=self.store)
         return {int(p) for p in found["parent_id"].tolist() if _optional_int(p) is not None}
 
     def document(self) -> doc.Document:

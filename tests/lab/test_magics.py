@@ -13,6 +13,7 @@ from dspex_lab import settings
 from dspex_lab.evaluation import progress
 from dspex_lab.lab.demos import DemoInspector
 from dspex_lab.lab.timeline import TimelineExplorer
+from dspex_lab.trace import schema
 
 
 @pytest.fixture
@@ -147,7 +148,7 @@ def test_a_bad_name_for_the_result_is_refused_before_the_run(shell, trace_store)
     with pytest.raises(UsageError, match=re.escape("--as '1bad' is not a Python name")):
         dspex(shell, "eval program dev metric --as 1bad")
 
-    assert trace_store.events(kind="evaluate.start").empty  # nothing ran
+    assert dx.get_events(kind=schema.EvaluateStart.KIND, store=trace_store).empty  # nothing ran
 
 
 def test_a_missing_api_key_fails_at_once_with_one_message(shell, monkeypatch, trace_store):
@@ -160,7 +161,7 @@ def test_a_missing_api_key_fails_at_once_with_one_message(shell, monkeypatch, tr
     shell.user_ns["keyless"] = dx.Predict("question -> answer", lm=dx.LM("openai/gpt-4o-mini"))
     with pytest.raises(UsageError, match=re.escape("no API key for openai/gpt-4o-mini")):
         dspex(shell, "eval keyless dev metric")
-    assert trace_store.events(kind="evaluate.start").empty
+    assert dx.get_events(kind=schema.EvaluateStart.KIND, store=trace_store).empty
 
 
 def test_an_evaluation_with_a_configuration_error_raises_it_instead_of_completing(devset, metric, monkeypatch):
