@@ -3,8 +3,9 @@
     python benchmarks/bench_optimize.py                      # the story's task, 2 runs
     python benchmarks/bench_optimize.py --task capitals --runs 3
 
-Each run is `run_story` from scratch (a new LM with its cache off, so every
-reply is generated). It prints each run's dev accuracy before and after
+Each run is `run_story` from scratch with the library's defaults (a new LM with
+its cache off, so every reply is generated; `--instances` and `--adapter` change
+them for a comparison). It prints each run's dev accuracy before and after
 compiling and the seconds each step took, then whether the runs agree (scores
 and installed demos) and the median times. A last line scores the loopback
 oracle (right with a demo in the prompt, else only on even sums) the same way.
@@ -20,7 +21,7 @@ import sys
 import time
 
 import dspex_lab as dx
-from dspex_lab.optimize.story import DEFAULT_MODEL, MAX_TOKENS, REPEAT_PENALTY, embedded_lm, parse_rate, run_story
+from dspex_lab.story import DEFAULT_MODEL, embedded_lm, parse_rate, run_story
 from dspex_lab.testing import ProviderServer
 
 _SUM = re.compile(r"What is (\d+) \+ (\d+)\?")
@@ -55,20 +56,19 @@ def main() -> None:
     parser.add_argument("--task", default="sentiment", choices=dx.datasets.names())
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--dev-size", type=int, default=None, help="score on the first N dev examples (default all)")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads of the embedded model")
-    parser.add_argument("--adapter", choices=("chat", "json"), default="json")
-    parser.add_argument("--repeat-penalty", type=float, default=REPEAT_PENALTY)
+    parser.add_argument("--instances", type=int, default=None, help="model copies (default: one per core)")
+    parser.add_argument("--adapter", choices=("chat", "json"), default=None, help="default: the model's own")
     args = parser.parse_args()
 
-    print(f"# {DEFAULT_MODEL} (n_threads={args.threads}, max_tokens={MAX_TOKENS}, "
-          f"repeat_penalty={args.repeat_penalty}, cache off), {args.adapter} adapter, task {args.task!r}, "
-          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")  # fmt: skip
+    options = {"instances": args.instances} if args.instances else {}
+    print(f"# {DEFAULT_MODEL} {options or 'defaults'}, cache off, adapter {args.adapter or 'default'}, "
+          f"task {args.task!r}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")  # fmt: skip
     print(f"{'run':>3}  {'zero-shot':>9}  {'compiled':>8}  {'parsed 0/1':>10}  "
           f"{'t zero-shot':>11}  {'t compile':>9}  {'t compiled':>10}  {'t total':>8}")  # fmt: skip
     stories = []
     for number in range(1, args.runs + 1):
-        lm = embedded_lm(n_threads=args.threads, repeat_penalty=args.repeat_penalty)
-        adapter = dx.ChatAdapter() if args.adapter == "chat" else dx.JSONAdapter()
+        lm = embedded_lm(**options)
+        adapter = {"chat": dx.ChatAdapter, "json": dx.JSONAdapter}[args.adapter]() if args.adapter else None
         story = run_story(args.task, lm=lm, dev_size=args.dev_size, progress=False, adapter=adapter)
         stories.append(story)
         t = story.timings

@@ -26,7 +26,7 @@ from typing import Any
 import dspex_lab as dx
 from dspex_lab.evaluation.result import EvaluationResult
 from dspex_lab.optimize.order import label_key
-from dspex_lab.optimize.story import embedded_lm, parse_rate
+from dspex_lab.story import embedded_lm, parse_rate
 
 TASKS = ["sentiment", "topics", "language", "animals", "entities"]
 

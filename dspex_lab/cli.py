@@ -49,7 +49,7 @@ def _demo(args: argparse.Namespace) -> int:
     from dspex_lab.adapters.chat import ChatAdapter
     from dspex_lab.adapters.json import JSONAdapter
     from dspex_lab.lm.factory import LM
-    from dspex_lab.optimize.story import embedded_lm, run_story
+    from dspex_lab.story import embedded_lm, run_story
 
     if args.task not in datasets.names():
         print(f"unknown task {args.task!r}; shipped tasks: {', '.join(datasets.names())}", file=sys.stderr)

@@ -187,7 +187,7 @@ class TimelineExplorer(Panel[TimelineParts]):
         return self._searchable
 
     def figure(self) -> go.Figure:
-        """The timeline of the spans shown now (SVG, WebGL or binned counts, by size)."""
+        """The timeline of the spans shown now (SVG, or binned counts past `SVG_LIMIT` spans)."""
         import numpy as np
         import plotly.graph_objects as go
 

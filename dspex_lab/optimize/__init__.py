@@ -1,9 +1,8 @@
-"""Optimizers (teleprompters) that compile programs from data, and the story that shows them working.
+"""Optimizers (teleprompters) that compile programs from data.
 
 - `labeled`: `LabeledFewShot`, training examples as demos.
 - `bootstrap`: `BootstrapFewShot`, passing teacher traces as demos (DSPy's semantics).
 - `random_search`: `BootstrapFewShotWithRandomSearch`, the best of several candidates.
-- `story`: `run_story`, zero-shot vs compiled on a shipped task.
 - `base`, `attempt`: what they share (compile runs and events, demo installation, one teacher run).
 
 Names are imported on first use, so importing this package stays cheap.
@@ -25,9 +24,6 @@ _EXPORTS = {
     "DemoOrigin": "dspex_lab.optimize.base",
     "OptimizationError": "dspex_lab.optimize.base",
     "Optimizer": "dspex_lab.optimize.base",
-    "Story": "dspex_lab.optimize.story",
-    "run_story": "dspex_lab.optimize.story",
-    "arun_story": "dspex_lab.optimize.story",
 }
 
 __all__ = [
@@ -40,9 +36,6 @@ __all__ = [
     "LabeledFewShot",
     "OptimizationError",
     "Optimizer",
-    "Story",
-    "arun_story",
-    "run_story",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -54,4 +47,3 @@ if TYPE_CHECKING:
     from dspex_lab.optimize.bootstrap import BootstrapFewShot
     from dspex_lab.optimize.labeled import LabeledFewShot
     from dspex_lab.optimize.random_search import BootstrapFewShotWithRandomSearch, Candidate
-    from dspex_lab.optimize.story import Story, arun_story, run_story

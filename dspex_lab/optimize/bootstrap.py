@@ -13,7 +13,7 @@ DSPy's semantics, run concurrently through the evaluation engine:
 - the first `max_bootstrapped_demos` passing examples in that turn are kept
   (however the concurrent runs finish), the run stops once they are known;
 - each predictor then gets labeled demos from the examples that were not
-  bootstrapped, up to `max_labeled_demos` in all;
+  bootstrapped, up to `max_labeled_demos` in all (bootstrapped first);
 - the student passed in is never changed: a compiled copy is returned.
 
 Where this differs from DSPy (`stratify=True`, the default): DSPy tries the
@@ -23,15 +23,20 @@ DSPy's order every demo can end up carrying one label, and a trainset grouped
 by label decides which. Here the examples are first put in `balanced_order`
 (one example of each label in turn, each label's examples in an order set by
 `seed` and their content), and the labeled demos are the next examples in that
-order. The result no longer depends on the order the trainset arrives in, and
-the demos cover the labels the trainset has. The counts, the seeding and the
-rest are DSPy's. `stratify=False` gives DSPy's exact behaviour: trainset order,
-labeled demos drawn with `random.Random(seed)`.
+order. The demos are then laid out in the prompt label by label, the label the
+teacher answered too often farthest from the question and the one it answered
+too rarely nearest (`against_bias`): a small model otherwise answers the label
+of the last demo to everything. The result no longer depends on the order the
+trainset arrives in, and the demos cover the labels the trainset has. The
+counts, the seeding and the rest are DSPy's. `stratify=False` gives DSPy's exact
+behaviour: trainset order, labeled demos drawn with `random.Random(seed)`,
+bootstrapped demos before labeled ones.
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -55,7 +60,7 @@ from dspex_lab.optimize.base import (
     reset_copy,
 )
 from dspex_lab.optimize.labeled import label
-from dspex_lab.optimize.order import balanced_order
+from dspex_lab.optimize.order import against_bias, balanced_order, label_key, values_key
 from dspex_lab.trace import events, schema
 
 DEFAULT_MAX_ERRORS = 10
@@ -75,9 +80,9 @@ class BootstrapFewShot(Optimizer):
     - `teacher_settings`: settings for the teacher's runs, as `dx.context(**...)`
       takes them (for instance `{"lm": bigger_lm}`).
     - `seed`: seeds every random draw, so the same inputs compile the same program.
-    - `stratify`: try examples and pick labeled demos label by label, whatever
-      the trainset's order (default); False keeps DSPy's trainset order and
-      random labeled demos exactly.
+    - `stratify`: try examples, pick labeled demos and lay the demos out label by
+      label, whatever the trainset's order (default); False keeps DSPy's
+      trainset order, random labeled demos and demo order exactly.
     - `concurrency`: teacher runs in flight at once; `progress`: as in `dx.evaluate`.
     - `executor`: where the teacher runs go (`dx.DaskExecutor(client)` for a
       Dask cluster); the current process when None.
@@ -282,7 +287,8 @@ class BootstrapFewShot(Optimizer):
         passed: dict[int, Attempt],
         report: CompileReport,
     ) -> dict[str, list[DemoOrigin]]:
-        """Bootstrapped demos first, then labeled ones drawn from the examples that were not bootstrapped."""
+        """Bootstrapped demos, then labeled ones drawn from the examples that were not bootstrapped; stratified,
+        laid out against the teacher's bias."""
         chosen: dict[str, list[tuple[Example, DemoOrigin]]] = {name: [] for name, _ in program.named_predictors()}
         for index in sorted(passed):
             for name, demo in passed[index].demos.items():
@@ -297,7 +303,25 @@ class BootstrapFewShot(Optimizer):
             # Stratified, the leftover is already in balanced order: its head covers the labels.
             labeled = leftover[:size] if self.stratify else rng.sample(leftover, size)
             pairs.extend((example, DemoOrigin("labeled", position)) for position, example in labeled)
+        if self.stratify:
+            at = dict(zip(where, trainset))
+            excess = self._excess(at)
+            for name, pairs in chosen.items():
+                keys = [label_key(at[origin.train_index]) for _, origin in pairs if origin.train_index is not None]
+                if len(keys) == len(pairs):
+                    chosen[name] = [pairs[i] for i in against_bias(keys, excess, self.seed)]
         return install_demos(program, chosen, report.optimizer)
+
+    def _excess(self, at: Mapping[int, Example]) -> Counter[str]:
+        """Per label, how many more teacher runs answered it than had it as their truth."""
+        excess: Counter[str] = Counter()
+        for attempt in self.attempts:
+            if attempt.outputs is None or attempt.index not in at:
+                continue
+            truth = at[attempt.index]
+            excess[values_key({name: attempt.outputs.get(name) for name in truth.labels()})] += 1
+            excess[label_key(truth)] -= 1
+        return excess
 
 
 class _Halt:

@@ -1,4 +1,5 @@
-"""Stratified bootstrapping: the demos chosen do not depend on the trainset's order nor collapse onto one label."""
+"""Stratified bootstrapping: the demos chosen do not depend on the trainset's order nor collapse onto one label,
+and the demo nearest the question counters the teacher's favourite answer."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import random
 from typing import Any
 
 import dspex_lab as dx
-from dspex_lab.optimize.order import balanced_order, label_key
+from dspex_lab.optimize.order import against_bias, balanced_order, label_key
 
 LABELS = ["positive", "negative", "neutral", "mixed"]
 
@@ -65,13 +66,42 @@ def test_a_weak_teacher_and_a_sorted_trainset_do_not_leave_every_demo_with_one_l
     assert {demo["sentiment"] for demo in demos} == set(LABELS)
 
 
-def test_dspy_demo_counts_hold_bootstrapped_first_then_labeled_up_to_max_labeled_demos():
+def test_dspy_demo_counts_hold_bootstrapped_then_labeled_up_to_max_labeled_demos():
     optimizer = dx.BootstrapFewShot(labeled_right, max_bootstrapped_demos=4, max_labeled_demos=16, progress=False)
-    with dx.context(lm=dx.ScriptedLM(lambda messages: {"sentiment": "positive"})):
+    with dx.context(lm=weak_teacher()):
         optimizer.compile(dx.Predict("review -> sentiment"), trainset=reviews())
 
     origins = [origin.origin for origin in optimizer.report.demos["self"]]
-    assert origins == ["bootstrapped"] * 4 + ["labeled"] * 12
+    assert sorted(origins) == ["bootstrapped"] * 4 + ["labeled"] * 12
+
+
+def test_the_demo_nearest_the_question_has_the_label_the_teacher_answers_least():
+    optimizer = dx.BootstrapFewShot(labeled_right, max_bootstrapped_demos=4, max_labeled_demos=16, progress=False)
+    with dx.context(lm=weak_teacher()):
+        program = optimizer.compile(dx.Predict("review -> sentiment"), trainset=reviews())
+
+    labels = [demo.sentiment for demo in program.demos]
+    assert labels[-1] != "positive"
+    assert labels[: len(LABELS)].count("positive") == 1  # dealt label by label, the favourite first in each turn
+    assert max(labels.count(label) for label in LABELS) - min(labels.count(label) for label in LABELS) <= 4
+
+
+def test_demos_are_dealt_label_by_label_from_the_most_favoured_to_the_least():
+    keys = ["a", "a", "a", "b", "b", "c"]
+
+    order = against_bias(keys, {"a": 5, "b": -1, "c": -4}, seed=0)
+
+    assert [keys[i] for i in order] == ["a", "a", "b", "a", "b", "c"]
+    assert [i for i in order if keys[i] == "a"] == [0, 1, 2]  # each label keeps its own order
+
+
+def test_without_a_measured_bias_the_seed_sets_the_order_of_the_labels():
+    keys = ["a", "b", "c", "d"] * 3
+
+    orders = {tuple(keys[i] for i in against_bias(keys, {}, seed))[-4:] for seed in range(8)}
+
+    assert len(orders) > 1
+    assert all(sorted(order) == ["a", "b", "c", "d"] for order in orders)
 
 
 def test_stratify_false_is_dspys_order_the_first_passing_examples_of_the_trainset():
@@ -84,3 +114,14 @@ def test_stratify_false_is_dspys_order_the_first_passing_examples_of_the_trainse
 
     assert [o.train_index for o in optimizer.report.demos["self"]] == [0, 1, 2, 3]
     assert {demo.sentiment for demo in program.demos} == {"positive"}
+
+
+def test_stratify_false_keeps_dspys_demo_order_bootstrapped_before_labeled():
+    optimizer = dx.BootstrapFewShot(
+        labeled_right, max_bootstrapped_demos=4, max_labeled_demos=16, stratify=False, progress=False
+    )
+    with dx.context(lm=weak_teacher()):
+        optimizer.compile(dx.Predict("review -> sentiment"), trainset=reviews())
+
+    origins = [origin.origin for origin in optimizer.report.demos["self"]]
+    assert origins == ["bootstrapped"] * 4 + ["labeled"] * 12

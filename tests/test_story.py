@@ -8,10 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 import dspex_lab as dx
-from dspex_lab.optimize.story import embedded_lm, parse_rate, run_story
+from dspex_lab.story import embedded_lm, parse_rate, run_story
 from dspex_lab.testing import ProviderRequest, ProviderServer
-
-from .helpers import question_of
 
 _OPERATION = re.compile(r"What is (\d) (\+|-|times) (\d)\?")
 
@@ -20,7 +18,7 @@ def arithmetic_oracle(request: ProviderRequest) -> str:
     """Right when the prompt shows a demo; without one, a reply in no known format."""
     if not any(message["role"] == "assistant" for message in request.messages):
         return "Let me think about that."
-    a, op, b = _OPERATION.search(question_of(request.messages)).groups()
+    a, op, b = _OPERATION.search(request.last_user_message).groups()
     value = {"+": int(a) + int(b), "-": int(a) - int(b), "times": int(a) * int(b)}[op]
     return f"[[ ## answer ## ]]\n{value}\n\n[[ ## completed ## ]]"
 
