@@ -9,7 +9,10 @@ no other option anywhere (the LM's cache is off so that every reply is generated
 and timed). For each seed, `--train-size` training examples are drawn from the
 task's train split and handed to the optimizer twice: shuffled, and sorted by
 label (grouped, as files often are). The zero-shot program has no trainset, so
-its score is measured once per task. Printed per task: zero-shot and compiled
+its score is measured once per task. Greedy decoding makes a program's replies a
+function of its prompts, so when the sorted trainset compiles to exactly the
+program the shuffled one did (same demos in the same order: `dump_state()`),
+its dev score is that program's and the dev set is not run twice. Printed per task: zero-shot and compiled
 dev accuracy (min / median / max over the runs), the share of replies that
 parsed, LM calls per evaluated example, and wall time; then whether every run
 met the targets.
@@ -18,6 +21,7 @@ met the targets.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import time
@@ -56,30 +60,35 @@ def run_task(name: str, seeds: int, train_size: int, dev_size: int | None) -> di
         runs = []
         for seed in range(seeds):
             drawn = random.Random(seed).sample(train, min(train_size, len(train)))
+            scored: dict[str, EvaluationResult] = {}
             for order in ("shuffled", "sorted"):
                 trainset = sorted(drawn, key=label_key) if order == "sorted" else drawn
                 began = time.perf_counter()
                 optimizer = dx.BootstrapFewShot(task.metric, seed=seed)
                 program = optimizer.compile(dx.Predict(task.signature), trainset=trainset)
                 compile_calls = sum(1 for attempt in optimizer.attempts)
-                after = dx.evaluate(program, dev, task.metric)
-                runs.append(
-                    {
-                        "seed": seed,
-                        "order": order,
-                        "score": after.score,
-                        "parsed": parse_rate(after),
-                        "calls": calls_per_example(after),
-                        "teacher_runs": compile_calls,
-                        "seconds": time.perf_counter() - began,
-                        "demo_labels": sorted({label_key(d) for d in program.demos}),
-                    }
-                )
+                state = json.dumps(program.dump_state(), sort_keys=True, default=str)
+                after = scored.get(state) or dx.evaluate(program, dev, task.metric)
+                scored[state] = after
+                run = {
+                    "seed": seed,
+                    "order": order,
+                    "score": after.score,
+                    "parsed": parse_rate(after),
+                    "calls": calls_per_example(after),
+                    "teacher_runs": compile_calls,
+                    "seconds": time.perf_counter() - began,
+                    "demo_labels": sorted({label_key(d) for d in program.demos}),
+                    "demos": len(program.demos),
+                    "same_program": len(scored) == 1 and order == "sorted",
+                }
+                runs.append(run)
+                same = "same program as shuffled, " if run["same_program"] else ""
                 print(
                     f"  {name} seed {seed} {order:8s}: compiled {after.score:.0%} (zero-shot {zero.score:.0%}), "
                     f"parsed {parse_rate(after):.0%}, {calls_per_example(after):.2f} calls/example, "
-                    f"{compile_calls} teacher runs, {len(runs[-1]['demo_labels'])} labels in demos, "
-                    f"{runs[-1]['seconds']:.1f} s",
+                    f"{compile_calls} teacher runs, {run['demos']} demos of {len(run['demo_labels'])} labels, "
+                    f"{same}{run['seconds']:.1f} s",
                     flush=True,
                 )
     return {

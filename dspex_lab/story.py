@@ -138,7 +138,7 @@ def run_story(
     lm: BaseLM | None = None,
     dev_size: int | None = None,
     max_bootstrapped_demos: int = 4,
-    max_labeled_demos: int = 16,
+    max_labeled_demos: int | None = None,
     save_to: str | Path | None = None,
     progress: bool | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -152,6 +152,8 @@ def run_story(
       configured one, else the model's own default (JSONAdapter for the embedded
       model, ChatAdapter for others).
     - `dev_size`: score on the first `dev_size` dev examples (all when None).
+    - `max_bootstrapped_demos`, `max_labeled_demos`: BootstrapFewShot's (None:
+      the model's `max_demos`, 8 on the embedded model).
     - `save_to`: write the compiled program there (JSON, `dx.load` reads it back).
     - `concurrency`: examples in flight (the embedded model answers as many at
       once as it has copies, one per core by default).
@@ -177,7 +179,7 @@ async def arun_story(
     lm: BaseLM | None = None,
     dev_size: int | None = None,
     max_bootstrapped_demos: int = 4,
-    max_labeled_demos: int = 16,
+    max_labeled_demos: int | None = None,
     save_to: str | Path | None = None,
     progress: bool | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,

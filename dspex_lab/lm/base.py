@@ -131,6 +131,9 @@ class BaseLM:
     supports_structured_output: bool = False
     supports_tool_calls: bool = False
     """True when the client sends `tools=` natively and returns `LMResponse.tool_calls`."""
+    max_demos: int = 16
+    """The demos in all an optimizer gives a program on this model when `max_labeled_demos` is not set:
+    DSPy's 16; a model that follows fewer demos better says so (the embedded model: 8)."""
     history_size: int = 100
 
     def __init__(

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dspex_lab import settings
 from dspex_lab.errors import DspexError, Interrupted
 from dspex_lab.evaluation.engine import new_run_id
 from dspex_lab.example import Example
@@ -283,3 +284,16 @@ def check_trainset(trainset: Sequence[Example], what: str = "trainset") -> list[
                 f"(its fields: {list(example)})"
             )
     return examples
+
+
+DEFAULT_MAX_DEMOS = 16
+"""DSPy's `max_labeled_demos`."""
+
+
+def demo_budget(program: Module, max_labeled_demos: int | None) -> int:
+    """`max_labeled_demos`, or when None the `max_demos` of the LM the program runs on (16 with no LM)."""
+    if max_labeled_demos is not None:
+        return max_labeled_demos
+    lm = next((predictor.lm for predictor in program.predictors() if predictor.lm is not None), None)
+    lm = lm or settings.get("lm")
+    return int(getattr(lm, "max_demos", DEFAULT_MAX_DEMOS))

@@ -4,6 +4,8 @@ DSPy's semantics, run concurrently through the evaluation engine:
 
 - the teacher is a copy of `teacher` (default: of the student) which, unless
   already compiled, gets `max_labeled_demos` labeled demos (LabeledFewShot);
+  when `max_labeled_demos` is None (the default) it is the model's `max_demos`:
+  DSPy's 16, or 8 on the embedded model, which follows 8 demos better;
 - training examples are tried in turn; each gets up to `max_rounds` attempts,
   rounds after the first drawing a fresh sample (temperature 1.0, its own
   `rollout_id`, so a re-run is repeatable through the cache);
@@ -23,10 +25,10 @@ DSPy's order every demo can end up carrying one label, and a trainset grouped
 by label decides which. Here the examples are first put in `balanced_order`
 (one example of each label in turn, each label's examples in an order set by
 `seed` and their content), and the labeled demos are the next examples in that
-order. The demos are then laid out in the prompt label by label, the label the
-teacher answered too often farthest from the question and the one it answered
-too rarely nearest (`against_bias`): a small model otherwise answers the label
-of the last demo to everything. The result no longer depends on the order the
+order. The demos are then laid out in the prompt label by label, with the
+label nearest the question chosen by scoring each choice on training examples
+that are not demos (`layout`): a small model otherwise tends to answer the
+label of the last demo to everything. The result no longer depends on the order the
 trainset arrives in, and the demos cover the labels the trainset has. The
 counts, the seeding and the rest are DSPy's. `stratify=False` gives DSPy's exact
 behaviour: trainset order, labeled demos drawn with `random.Random(seed)`,
@@ -54,13 +56,15 @@ from dspex_lab.optimize.base import (
     OptimizationError,
     Optimizer,
     check_program,
+    demo_budget,
     install_demos,
     is_compiled,
     mark_compiled,
     reset_copy,
 )
 from dspex_lab.optimize.labeled import label
-from dspex_lab.optimize.order import against_bias, balanced_order, label_key, values_key
+from dspex_lab.optimize.layout import Demos, lay_out
+from dspex_lab.optimize.order import balanced_order, label_key, values_key
 from dspex_lab.trace import events, schema
 
 DEFAULT_MAX_ERRORS = 10
@@ -96,7 +100,7 @@ class BootstrapFewShot(Optimizer):
         metric: Callable[..., Any] | None = None,
         metric_threshold: float | None = None,
         max_bootstrapped_demos: int = 4,
-        max_labeled_demos: int = 16,
+        max_labeled_demos: int | None = None,
         max_rounds: int = 1,
         max_errors: int | None = None,
         teacher_settings: dict[str, Any] | None = None,
@@ -109,16 +113,14 @@ class BootstrapFewShot(Optimizer):
     ) -> None:
         for name, value, least in (
             ("max_bootstrapped_demos", max_bootstrapped_demos, 0),
-            ("max_labeled_demos", max_labeled_demos, 0),
             ("max_rounds", max_rounds, 1),
             ("concurrency", concurrency, 1),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
-        if max_errors is not None and (
-            isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0
-        ):
-            raise ValueError(f"max_errors must be a whole number >= 0 or None, got {max_errors!r}")
+        for name, optional in (("max_labeled_demos", max_labeled_demos), ("max_errors", max_errors)):
+            if optional is not None and (isinstance(optional, bool) or not isinstance(optional, int) or optional < 0):
+                raise ValueError(f"{name} must be a whole number >= 0 or None, got {optional!r}")
         unknown = sorted(set(teacher_settings or {}) - set(settings.KNOWN_SETTINGS))
         if unknown:
             raise TypeError(
@@ -170,11 +172,25 @@ class BootstrapFewShot(Optimizer):
             trainset, where = [trainset[i] for i in order], [where[i] for i in order]
         self.attempts = []
         program = reset_copy(student)
-        teachers = self._teachers(student, teacher, trainset, where, report)
+        labeled = demo_budget(student, self.max_labeled_demos)
+        teachers = self._teachers(student, teacher, trainset, where, report, labeled)
         names = _predictor_names(program, teachers)
         passed = await self._bootstrap(teachers, names, trainset, where, report)
         with events.span(schema.OptimizePhaseStart(phase="install"), report.optimizer):
-            report.demos = self._install(program, trainset, where, passed, report)
+            chosen = self._choose(program, trainset, where, passed, labeled)
+            if self.stratify and report.status == "running":
+                chosen = await lay_out(
+                    program,
+                    chosen,
+                    list(zip(where, trainset)),
+                    self._excess(dict(zip(where, trainset))),
+                    self.metric,
+                    self.seed,
+                    component=report.optimizer,
+                    concurrency=self.concurrency,
+                    executor=self.executor,
+                )
+            report.demos = install_demos(program, chosen, report.optimizer)
         mark_compiled(program)
         if report.status == "running":
             report.status = "completed"
@@ -189,18 +205,18 @@ class BootstrapFewShot(Optimizer):
         trainset: list[Example],
         where: list[int],
         report: CompileReport,
+        labeled: int,
     ) -> list[Module]:
-        """The teacher of each round: round 0's, then copies whose own LMs sample afresh."""
+        """The teacher of each round: round 0's (`labeled` labeled demos), then copies whose own LMs sample
+        afresh."""
         if teacher is not None:
             check_program(teacher, "teacher")
         base = (teacher if teacher is not None else student).deepcopy()
-        if self.max_labeled_demos and not is_compiled(base):
-            phase = schema.OptimizePhaseStart(phase="teacher", k=self.max_labeled_demos)
+        if labeled and not is_compiled(base):
+            phase = schema.OptimizePhaseStart(phase="teacher", k=labeled)
             with events.span(phase, report.optimizer):
                 base.reset_demos()
-                label(
-                    base, trainset, self.max_labeled_demos, self.seed, report.optimizer, role="teacher", positions=where
-                )
+                label(base, trainset, labeled, self.seed, report.optimizer, role="teacher", positions=where)
         teachers = [base]
         for round_index in range(1, self.max_rounds):
             variant = base.deepcopy()
@@ -279,16 +295,11 @@ class BootstrapFewShot(Optimizer):
             report.status, report.reason = "cancelled", run.reason
         return search.chosen()
 
-    def _install(
-        self,
-        program: Module,
-        trainset: list[Example],
-        where: list[int],
-        passed: dict[int, Attempt],
-        report: CompileReport,
-    ) -> dict[str, list[DemoOrigin]]:
-        """Bootstrapped demos, then labeled ones drawn from the examples that were not bootstrapped; stratified,
-        laid out against the teacher's bias."""
+    def _choose(
+        self, program: Module, trainset: list[Example], where: list[int], passed: dict[int, Attempt], budget: int
+    ) -> Demos:
+        """Bootstrapped demos, then labeled ones drawn from the examples that were not bootstrapped, `budget` in
+        all."""
         chosen: dict[str, list[tuple[Example, DemoOrigin]]] = {name: [] for name, _ in program.named_predictors()}
         for index in sorted(passed):
             for name, demo in passed[index].demos.items():
@@ -299,18 +310,11 @@ class BootstrapFewShot(Optimizer):
         rng = random.Random(self.seed)
         for pairs in chosen.values():
             del pairs[self.max_bootstrapped_demos :]
-            size = max(0, min(self.max_labeled_demos - len(pairs), len(leftover)))
+            size = max(0, min(budget - len(pairs), len(leftover)))
             # Stratified, the leftover is already in balanced order: its head covers the labels.
             labeled = leftover[:size] if self.stratify else rng.sample(leftover, size)
             pairs.extend((example, DemoOrigin("labeled", position)) for position, example in labeled)
-        if self.stratify:
-            at = dict(zip(where, trainset))
-            excess = self._excess(at)
-            for name, pairs in chosen.items():
-                keys = [label_key(at[origin.train_index]) for _, origin in pairs if origin.train_index is not None]
-                if len(keys) == len(pairs):
-                    chosen[name] = [pairs[i] for i in against_bias(keys, excess, self.seed)]
-        return install_demos(program, chosen, report.optimizer)
+        return chosen
 
     def _excess(self, at: Mapping[int, Example]) -> Counter[str]:
         """Per label, how many more teacher runs answered it than had it as their truth."""

@@ -11,22 +11,17 @@ order computed from their content, so the same examples in any order give the
 same sequence, and the first examples tried cover the labels evenly.
 
 The order of the demos in the prompt matters as much to a small model: it
-tends to answer the label it favours anyway, and the label of the demo nearest
-the question (Zhao et al., 2021, "Calibrate Before Use": majority-label and
-recency bias). With 8 positive and 8 negative sentiment demos, SmolLM2-135M
-answers "positive" to every review when the last demo is positive, and scores
-94% on the same demos when it is negative. `against_bias` deals the demos out
-label by label so that the demo nearest the question carries the label the
-teacher answered least often relative to the truth, and the one before it the
-next such label: the model's measured favourite is kept farthest from the
-question.
+tends to answer the label of the demo nearest the question (Zhao et al., 2021,
+"Calibrate Before Use": majority-label and recency bias). `deal` lays demos out
+label by label with a chosen label nearest the question; `layout` picks that
+label.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from dspex_lab.example import Example
 from dspex_lab.fields import jsonable
@@ -67,22 +62,23 @@ def balanced_order(trainset: Sequence[Example], seed: int) -> list[int]:
     return order
 
 
-def against_bias(keys: Sequence[str], excess: Mapping[str, int], seed: int) -> list[int]:
-    """Indices into `keys` (item i has label `keys[i]`), dealt out label by label, ending with the least favoured.
+def rank_labels(labels: Iterable[str], excess: Mapping[str, int], seed: int) -> list[str]:
+    """`labels` from the teacher's most favoured to its least: `excess[label]` is how many more of its runs
+    answered `label` than had it as their truth (ties in an order set by `seed`)."""
+    return sorted(set(labels), key=lambda key: (-excess.get(key, 0), _digest(seed, key)))
 
-    `excess[label]` is how much more often the teacher answered `label` than the
-    truth called for (negative: less often). Labels are ranked from the most
-    favoured to the least (ties in an order set by `seed`); the items are dealt
-    in turns of that ranking, aligned on the end, so the last item has the least
-    favoured label, the one before it the next, and so on. Each label's items
-    keep their order.
+
+def deal(keys: Sequence[str], ranking: Sequence[str]) -> list[int]:
+    """Indices into `keys` (item i has label `keys[i]`), dealt in turns of `ranking` and aligned on the end.
+
+    The last item has the label `ranking[-1]`, the one before it `ranking[-2]`,
+    and so on back to the start; each label's items keep their order.
     """
-    groups: dict[str, list[int]] = {}
+    groups: dict[str, list[int]] = {key: [] for key in ranking}
     for index, key in enumerate(keys):
         groups.setdefault(key, []).append(index)
-    ranked = sorted(groups, key=lambda key: (-excess.get(key, 0), _digest(seed, key)))
-    # Deal backwards from the end: least favoured label first, each label's items from its last.
-    queues = [groups[key][::-1] for key in reversed(ranked)]
+    # Deal backwards from the end: the last label first, each label's items from its last.
+    queues = [groups[key][::-1] for key in reversed(list(groups))]
     dealt: list[int] = []
     depth = 0
     while len(dealt) < len(keys):

@@ -20,7 +20,15 @@ from dspex_lab.evaluation.executor import Executor
 from dspex_lab.evaluation.result import EvaluationResult
 from dspex_lab.example import Example
 from dspex_lab.modules.module import Module
-from dspex_lab.optimize.base import CompileReport, M, Optimizer, check_trainset, mark_compiled, reset_copy
+from dspex_lab.optimize.base import (
+    CompileReport,
+    M,
+    Optimizer,
+    check_trainset,
+    demo_budget,
+    mark_compiled,
+    reset_copy,
+)
 from dspex_lab.optimize.bootstrap import BootstrapFewShot
 from dspex_lab.optimize.labeled import LabeledFewShot
 from dspex_lab.trace import events, schema
@@ -71,7 +79,7 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         metric: Callable[..., Any],
         teacher_settings: dict[str, Any] | None = None,
         max_bootstrapped_demos: int = 4,
-        max_labeled_demos: int = 16,
+        max_labeled_demos: int | None = None,
         max_rounds: int = 1,
         num_candidate_programs: int = 8,
         max_errors: int | None = None,
@@ -240,7 +248,7 @@ class BootstrapFewShotWithRandomSearch(Optimizer):
         if seed == -3:
             return reset_copy(student), None
         if seed == -2:
-            optimizer: Optimizer = LabeledFewShot(self.max_labeled_demos, seed=self.seed)
+            optimizer: Optimizer = LabeledFewShot(demo_budget(student, self.max_labeled_demos), seed=self.seed)
             program = await optimizer.acompile(student, trainset=trainset, run_id=report.run_id, sample=labeled_sample)
             return program, optimizer.report
         if seed == -1:

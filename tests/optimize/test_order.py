@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import dspex_lab as dx
-from dspex_lab.optimize.order import against_bias, balanced_order, label_key
+from dspex_lab.optimize.order import balanced_order, deal, label_key, rank_labels
 
 LABELS = ["positive", "negative", "neutral", "mixed"]
 
@@ -86,22 +86,49 @@ def test_the_demo_nearest_the_question_has_the_label_the_teacher_answers_least()
     assert max(labels.count(label) for label in LABELS) - min(labels.count(label) for label in LABELS) <= 4
 
 
-def test_demos_are_dealt_label_by_label_from_the_most_favoured_to_the_least():
+def test_demos_are_dealt_in_turns_with_the_last_label_of_the_ranking_nearest_the_question():
     keys = ["a", "a", "a", "b", "b", "c"]
 
-    order = against_bias(keys, {"a": 5, "b": -1, "c": -4}, seed=0)
+    order = deal(keys, ["a", "b", "c"])
 
     assert [keys[i] for i in order] == ["a", "a", "b", "a", "b", "c"]
     assert [i for i in order if keys[i] == "a"] == [0, 1, 2]  # each label keeps its own order
 
 
-def test_without_a_measured_bias_the_seed_sets_the_order_of_the_labels():
-    keys = ["a", "b", "c", "d"] * 3
+def test_labels_rank_from_the_teachers_favourite_and_the_seed_breaks_ties():
+    assert rank_labels(["a", "b", "c"], {"a": -2, "b": 3, "c": 0}, seed=0) == ["b", "c", "a"]
+    assert len({tuple(rank_labels("abcd", {}, seed)) for seed in range(8)}) > 1
 
-    orders = {tuple(keys[i] for i in against_bias(keys, {}, seed))[-4:] for seed in range(8)}
 
-    assert len(orders) > 1
-    assert all(sorted(order) == ["a", "b", "c", "d"] for order in orders)
+def recency_biased(messages: list[dict[str, Any]]) -> dict[str, str]:
+    """A model that answers right only when the demo nearest the question is negative, else "negative"."""
+    last_demo = next((m["content"] for m in reversed(messages[:-1]) if m["role"] == "assistant"), "")
+    if "negative" not in last_demo:
+        return {"sentiment": "negative"}
+    return {"sentiment": "negative" if "negative" in messages[-1]["content"] else "positive"}
+
+
+def test_the_layout_that_scores_best_on_training_examples_left_out_of_the_demos_is_kept():
+    trainset = [
+        dx.Example(review=f"review {n} that is {label}", sentiment=label).with_inputs("review")
+        for label in ("positive", "negative")
+        for n in range(10)
+    ]
+    always_negative = dx.ScriptedLM(lambda messages: {"sentiment": "negative"})
+    optimizer = dx.BootstrapFewShot(
+        labeled_right,
+        max_bootstrapped_demos=4,
+        max_labeled_demos=12,
+        teacher_settings={"lm": always_negative},
+        progress=False,
+    )
+    with dx.context(lm=dx.ScriptedLM(recency_biased)):
+        program = optimizer.compile(dx.Predict("review -> sentiment"), trainset=trainset)
+        scored = dx.evaluate(program, trainset, labeled_right, progress=False)
+
+    assert program.demos[-1].sentiment == "negative"  # though the teacher answered "negative" too often
+    assert scored.score == 1.0
+    assert sorted(o.origin for o in optimizer.report.demos["self"]) == ["bootstrapped"] * 4 + ["labeled"] * 8
 
 
 def test_stratify_false_is_dspys_order_the_first_passing_examples_of_the_trainset():
