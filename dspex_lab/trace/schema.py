@@ -633,7 +633,7 @@ class OptimizePhaseStart(EventData):
     """A phase of a compile started.
 
     Args:
-        phase: "labeled", "teacher", "bootstrap", "install" or "candidate".
+        phase: "labeled", "teacher", "bootstrap", "install", "layout" (scoring demo orders) or "candidate".
         k: demos per predictor (labeled and teacher phases).
         index: the candidate's number (candidate phase).
         candidate: how the candidate is made ("zero-shot", "labeled", "bootstrap", "random bootstrap").
