@@ -54,8 +54,8 @@ async def lay_out(
     `trainset` holds (position, example) in the order examples were tried;
     `excess` says which labels the teacher favoured (see `rank_labels`): the
     least favoured is nearest the question when scores tie, or when there is no
-    metric or fewer than two examples are left to score on. Demos whose labels are not classes (one
-    label, or more than `MAX_CLASSES`) keep their order.
+    metric or fewer than two examples to score on. Demos whose labels are not
+    classes (one label, or more than `MAX_CLASSES`) keep their order.
     """
     at: dict[int | None, Example] = dict(trainset)
     if any(origin.train_index not in at for pairs in chosen.values() for _, origin in pairs):
