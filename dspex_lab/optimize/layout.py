@@ -31,7 +31,7 @@ Demos = dict[str, list[tuple[Example, DemoOrigin]]]
 """Predictor name -> its demos and where each came from."""
 
 MAX_CLASSES = 8
-"""More distinct labels than this among the demos: free-text answers, not classes; no layout is scored."""
+"""More distinct labels than this among the demos: not classes; no layout is scored."""
 
 PER_LABEL = 2
 """Training examples scored per label, at most."""
@@ -55,7 +55,8 @@ async def lay_out(
     `excess` says which labels the teacher favoured (see `rank_labels`): the
     least favoured is nearest the question when scores tie, or when there is no
     metric or fewer than two examples to score on. Demos whose labels are not
-    classes (one label, or more than `MAX_CLASSES`) keep their order.
+    classes keep their order: one label, more than `MAX_CLASSES`, or more than
+    half as many labels as demos (free-text answers, which rarely repeat).
     """
     at: dict[int | None, Example] = dict(trainset)
     if any(origin.train_index not in at for pairs in chosen.values() for _, origin in pairs):
@@ -67,7 +68,8 @@ async def lay_out(
         ranking = [label for label in labels if label != last] + [last]
         return {name: [pairs[i] for i in deal(keys[name], ranking)] for name, pairs in chosen.items()}
 
-    if not 2 <= len(labels) <= MAX_CLASSES:
+    demos = sum(len(pairs) for pairs in chosen.values())
+    if not 2 <= len(labels) <= min(MAX_CLASSES, demos // 2):  # free-text answers: labels rarely repeat
         return chosen
     scored_on = _per_label(trainset, {origin.train_index for pairs in chosen.values() for _, origin in pairs})
     if metric is None or len(scored_on) < 2:

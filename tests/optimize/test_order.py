@@ -127,6 +127,8 @@ def test_the_layout_that_scores_best_on_training_examples_left_out_of_the_demos_
         scored = dx.evaluate(program, trainset, labeled_right, progress=False)
 
     assert program.demos[-1].sentiment == "negative"  # though the teacher answered "negative" too often
+    layouts = dx.get_events(kind="optimize.phase.start", where={"phase": "layout"}, run_id=optimizer.report.run_id)
+    assert len(layouts) == 1
     assert scored.score == 1.0
     assert sorted(o.origin for o in optimizer.report.demos["self"]) == ["bootstrapped"] * 4 + ["labeled"] * 8
 
@@ -152,3 +154,16 @@ def test_stratify_false_keeps_dspys_demo_order_bootstrapped_before_labeled():
 
     origins = [origin.origin for origin in optimizer.report.demos["self"]]
     assert origins == ["bootstrapped"] * 4 + ["labeled"] * 12
+
+
+def test_free_text_answers_keep_dspys_demo_order():
+    trainset = [dx.Example(review=f"review {n}", topic=f"topic {n}").with_inputs("review") for n in range(12)]
+    optimizer = dx.BootstrapFewShot(lambda example, prediction, trace=None: True, max_labeled_demos=8, progress=False)
+    with dx.context(lm=dx.ScriptedLM(lambda messages: {"topic": "anything"})):
+        optimizer.compile(dx.Predict("review -> topic"), trainset=trainset)
+
+    origins = [origin.origin for origin in optimizer.report.demos["self"]]
+    assert origins == ["bootstrapped"] * 4 + ["labeled"] * 4
+    assert not dx.get_events(
+        kind="optimize.phase.start", where={"phase": "layout"}, run_id=optimizer.report.run_id
+    ).shape[0]
