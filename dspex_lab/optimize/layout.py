@@ -84,7 +84,7 @@ async def lay_out(
             for name, pairs in layout.items():
                 predictors[name].demos = [demo for demo, _ in pairs]
             result = await aevaluate(
-                _LeftOut(trial), scored_on, metric, concurrency=concurrency, progress=False, executor=executor
+                LayoutTrial(trial), scored_on, metric, concurrency=concurrency, progress=False, executor=executor
             )
             if result.status != "completed":
                 break
@@ -103,7 +103,7 @@ def _per_label(trainset: Sequence[tuple[int, Example]], demos: set[int | None]) 
     return [example for group in groups.values() for example in group]
 
 
-class _LeftOut(Module):
+class LayoutTrial(Module):
     """`program`, each call with the demos made from the same inputs left out of its prompt."""
 
     def __init__(self, program: Module) -> None:
