@@ -183,7 +183,7 @@ class BootstrapFewShot(Optimizer):
                     program,
                     chosen,
                     list(zip(where, trainset)),
-                    self._excess(dict(zip(where, trainset))),
+                    self._excess(trainset, where, passed),
                     self.metric,
                     self.seed,
                     component=report.optimizer,
@@ -316,8 +316,14 @@ class BootstrapFewShot(Optimizer):
             pairs.extend((example, DemoOrigin("labeled", position)) for position, example in labeled)
         return chosen
 
-    def _excess(self, at: Mapping[int, Example]) -> Counter[str]:
-        """Per label, how many more teacher runs answered it than had it as their truth."""
+    def _excess(self, trainset: list[Example], where: list[int], passed: Mapping[int, Attempt]) -> Counter[str]:
+        """Per label, how many more teacher runs answered it than had it as their truth.
+
+        Only the examples up to the last one kept count when the search found all
+        it wanted: which runs beyond it had started when it stopped depends on timing.
+        """
+        settled = max(passed) + 1 if passed and len(passed) >= self.max_bootstrapped_demos else len(trainset)
+        at = dict(zip(where[:settled], trainset[:settled]))
         excess: Counter[str] = Counter()
         for attempt in self.attempts:
             if attempt.outputs is None or attempt.index not in at:
