@@ -321,9 +321,8 @@ class LocalLM(BaseLM):
     supports_structured_output = True
     supports_grammar = True
     max_demos = 8
-    """SmolLM2-135M follows 8 demos better than 16: on sentiment (4 seeds, 20 training examples) 94-100%
-    compiled with 8, while 16 left half the seeds answering one label to everything (BENCHMARKS.md,
-    "Robustness")."""
+    """SmolLM2-135M follows 8 demos better than 16: on sentiment (20 training examples per seed) 16 demos left
+    6 seeds of 10 answering one label to everything, 8 demos none (BENCHMARKS.md, "Robustness")."""
 
     def __init__(
         self,
