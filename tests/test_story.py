@@ -79,4 +79,4 @@ def test_on_the_embedded_model_the_compiled_program_beats_zero_shot(tmp_path):
     assert story.before.score <= 0.25
     assert story.after.score >= 0.75
     assert parse_rate(story.after) == 1.0
-    assert len(story.program.demos) == 16
+    assert len(story.program.demos) == 8  # the embedded model's demo budget

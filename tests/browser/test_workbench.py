@@ -113,9 +113,9 @@ def test_trace_explorer_shows_the_optimizer_the_demos_and_a_timeline_with_points
     page.wait_for_selector(f"{timeline} .js-plotly-plot .scatterlayer .point", state="attached", timeout=60_000)
     points = page.locator(f"{timeline} .js-plotly-plot .scatterlayer .point").count()
     assert points >= 10
-    page.wait_for_selector(
-        ".dspex-optimizationpanel .js-plotly-plot .scatterlayer .point", state="attached", timeout=60_000
-    )
+    # JupyterLab's plotly renderer shows a chart drawn while its output was being replaced as its own image
+    chart = ".dspex-optimizationpanel .jp-RenderedPlotly"
+    page.wait_for_selector(f"{chart} .scatterlayer .point, {chart} img.plot-img", state="attached", timeout=60_000)
     expect(page.locator(".dspex-optimizationpanel")).to_contain_text("completed", timeout=30_000)
     demos = page.locator(".dspex-demoinspector").first.inner_text()
     assert "bootstrapped, train #" in demos
