@@ -54,12 +54,18 @@ def balanced_order(trainset: Sequence[Example], seed: int) -> list[int]:
 
     queues = [sorted(members, key=lambda i: (content(i), i)) for members in groups.values()]
     queues.sort(key=lambda queue: _digest(seed, label_key(trainset[queue[0]])))
-    order: list[int] = []
+    return _in_turns(queues)
+
+
+def _in_turns(queues: list[list[int]]) -> list[int]:
+    """The first of each queue in turn, then the second of each, and so on until all are used."""
+    total = sum(map(len, queues))
+    dealt: list[int] = []
     depth = 0
-    while len(order) < len(trainset):
-        order.extend(queue[depth] for queue in queues if depth < len(queue))
+    while len(dealt) < total:
+        dealt.extend(queue[depth] for queue in queues if depth < len(queue))
         depth += 1
-    return order
+    return dealt
 
 
 def rank_labels(labels: Iterable[str], excess: Mapping[str, int], seed: int) -> list[str]:
@@ -78,10 +84,4 @@ def deal(keys: Sequence[str], ranking: Sequence[str]) -> list[int]:
     for index, key in enumerate(keys):
         groups.setdefault(key, []).append(index)
     # Deal backwards from the end: the last label first, each label's items from its last.
-    queues = [groups[key][::-1] for key in reversed(list(groups))]
-    dealt: list[int] = []
-    depth = 0
-    while len(dealt) < len(keys):
-        dealt.extend(queue[depth] for queue in queues if depth < len(queue))
-        depth += 1
-    return dealt[::-1]
+    return _in_turns([groups[key][::-1] for key in reversed(list(groups))])[::-1]
